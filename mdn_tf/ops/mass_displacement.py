@@ -1,0 +1,230 @@
+"""The public voting function and the choice of implementation.
+
+Shapes: B batch, H x W map size, J heatmap channels, E voting edges (one
+displacement channel each), T output maps.
+"""
+
+import tensorflow as tf
+
+from mdn_tf.ops import custom_op
+from mdn_tf.ops.voting_config import IMPLEMENTATIONS, make_voting_config
+from mdn_tf.ops.voting_tf import vote_tf
+
+_HALF_TYPES = (tf.float16, tf.bfloat16)
+_FLOAT_TYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+
+
+def check_implementation(implementation):
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be one of {IMPLEMENTATIONS}. "
+            f"Received: implementation={implementation!r}"
+        )
+    return implementation
+
+
+def _dims(shape):
+    return tuple(None if d is None else int(d) for d in tf.TensorShape(shape).as_list())
+
+
+def check_shapes(heatmaps_shape, offsets_x_shape, offsets_y_shape, config):
+    """Checks static shapes and returns `config` resolved for J.
+
+    Unknown dimensions (None) are accepted here and checked at run time.
+
+    Raises:
+        ValueError: wrong rank, an E that does not match the edges, or B, H, W
+            that differ between the inputs.
+    """
+    named = {
+        "heatmaps": tf.TensorShape(heatmaps_shape),
+        "offsets_x": tf.TensorShape(offsets_x_shape),
+        "offsets_y": tf.TensorShape(offsets_y_shape),
+    }
+    layouts = {"heatmaps": "[B, H, W, J]", "offsets_x": "[B, H, W, E]", "offsets_y": "[B, H, W, E]"}
+    for name, shape in named.items():
+        if shape.rank is not None and shape.rank != 4:
+            raise ValueError(
+                f"{name} must be a rank-4 tensor {layouts[name]}. "
+                f"Received: {name}.shape={_dims(shape)}"
+            )
+    for axis, label in enumerate("BHW"):
+        sizes = {name: shape[axis] for name, shape in named.items() if shape.rank is not None}
+        known = {name: int(d) for name, d in sizes.items() if d is not None}
+        if len(set(known.values())) > 1:
+            received = ", ".join(f"{name}.shape={_dims(named[name])}" for name in named)
+            raise ValueError(
+                f"heatmaps, offsets_x and offsets_y must share {label} (axis {axis}). "
+                f"Received: {received}"
+            )
+
+    num_heatmaps = named["heatmaps"][-1] if named["heatmaps"].rank is not None else None
+    if num_heatmaps is None:
+        raise ValueError(
+            "The number of heatmap channels J (last axis of heatmaps) must be known "
+            f"when the graph is built. Received: heatmaps.shape={_dims(named['heatmaps'])}"
+        )
+    config = config.for_channels(int(num_heatmaps))
+    num_edges = len(config.sources)
+    for name in ("offsets_x", "offsets_y"):
+        shape = named[name]
+        if shape.rank is not None and shape[-1] is not None and int(shape[-1]) != num_edges:
+            expected = (
+                f"E = J = {num_edges} (within-part voting, edges=None)"
+                if config.within_part
+                else f"E = len(edges) = {num_edges}"
+            )
+            raise ValueError(
+                f"{name} must have one channel per voting edge: {expected}. "
+                f"Received: {name}.shape={_dims(shape)}"
+            )
+    return config
+
+
+def _runtime_shape_checks(heatmaps, offsets_x, offsets_y):
+    """Asserts at run time what could not be checked while building."""
+    static = [t.shape for t in (heatmaps, offsets_x, offsets_y)]
+    if all(s.is_fully_defined() for s in static):
+        return []
+    shape_h = tf.shape(heatmaps)[:3]
+    return [
+        tf.debugging.assert_equal(
+            tf.shape(tensor)[:3],
+            shape_h,
+            message=f"heatmaps and {name} must share B, H, W",
+        )
+        for name, tensor in (("offsets_x", offsets_x), ("offsets_y", offsets_y))
+    ]
+
+
+def _convert(value, name):
+    tensor = tf.convert_to_tensor(value, name=name)
+    if tensor.dtype not in _FLOAT_TYPES:
+        raise TypeError(
+            f"{name} must be float16, bfloat16, float32 or float64. "
+            f"Received: {name}.dtype={tensor.dtype.name}"
+        )
+    return tensor
+
+
+def _select_implementation(implementation):
+    if implementation == "tf":
+        return vote_tf
+    if implementation == "custom_op":
+        if not custom_op.is_available():
+            raise RuntimeError(
+                'implementation="custom_op" was requested, but the compiled '
+                f"MassDisplacement op cannot be used: {custom_op.unavailable_reason()}"
+            )
+        if custom_op.in_xla_context():
+            raise RuntimeError(
+                'implementation="custom_op" cannot run inside an XLA compilation '
+                '(jit_compile=True); use implementation="auto" or "tf" there.'
+            )
+        return custom_op.vote_custom_op
+    # "auto": the compiled op is fastest, but XLA cannot compile it.
+    if custom_op.is_available() and not custom_op.in_xla_context():
+        return custom_op.vote_custom_op
+    return vote_tf
+
+
+def vote(heatmaps, offsets_x, offsets_y, config, implementation="auto", output_dtype=None):
+    """Votes with an already validated `VotingConfig`; used by the layer.
+
+    Half-precision inputs are computed in float32 and returned in
+    `output_dtype` (default: the dtype of `heatmaps`).
+    """
+    heatmaps = _convert(heatmaps, "heatmaps")
+    offsets_x = _convert(offsets_x, "offsets_x")
+    offsets_y = _convert(offsets_y, "offsets_y")
+    config = check_shapes(heatmaps.shape, offsets_x.shape, offsets_y.shape, config)
+    output_dtype = tf.as_dtype(output_dtype or heatmaps.dtype)
+
+    dtypes = {heatmaps.dtype, offsets_x.dtype, offsets_y.dtype}
+    compute_dtype = tf.float64 if tf.float64 in dtypes else tf.float32
+    run = _select_implementation(implementation)
+    with tf.control_dependencies(_runtime_shape_checks(heatmaps, offsets_x, offsets_y)):
+        result = run(
+            tf.cast(heatmaps, compute_dtype),
+            tf.cast(offsets_x, compute_dtype),
+            tf.cast(offsets_y, compute_dtype),
+            config,
+        )
+    return tf.cast(result, output_dtype)
+
+
+def mass_displacement(
+    heatmaps,
+    offsets_x,
+    offsets_y,
+    combine="noisy_or",
+    kernel="bilinear",
+    kernel_size=5,
+    sigma=None,
+    edges=None,
+    num_targets=None,
+    displacement_scale=1.0,
+    implementation="auto",
+    name=None,
+):
+    """Mass-displacement voting (Neverova & Kokkinos, BMVC 2018).
+
+    Every pixel x of heatmap channel `source_e` votes with confidence c(x)
+    for the point x' = x + s * o_e(x) of output map `target_e`; a kernel K
+    spreads each vote over the pixels around x', and the votes are combined
+    per output pixel xo:
+
+    - `"additive"` (Eq. 1): m(xo) = sum_x K(xo - x') c(x)
+    - `"noisy_or"` (Eq. 2): m(xo) = 1 - prod_x (1 - K(xo - x') c(x)), with c
+      clipped to [0, 1] so m is a probability
+    - `"max"`: m(xo) = max_x K(xo - x') c(x)
+
+    Pixel (row i, column j) is the point (x=j, y=i). Votes landing off the
+    map lose the off-map part of their mass; votes with a non-finite landing
+    point are dropped. Differentiable in all three inputs.
+
+    Args:
+        heatmaps: `[B, H, W, J]` confidences c.
+        offsets_x: `[B, H, W, E]` horizontal displacement of each edge.
+        offsets_y: `[B, H, W, E]` vertical displacement of each edge.
+        combine: `"additive"`, `"noisy_or"` or `"max"`. Defaults to
+            `"noisy_or"`.
+        kernel: `"bilinear"` (2x2) or `"gaussian"` (kf x kf, K(0) = 1).
+            Defaults to `"bilinear"`.
+        kernel_size: Gaussian window kf, a positive odd integer; ignored for
+            bilinear. Defaults to 5.
+        sigma: Gaussian standard deviation in pixels. Defaults to
+            `kernel_size / 6`.
+        edges: None for within-part voting (channel j votes into map j, E = J),
+            or a list of `(source_map, target_map)` pairs, one per offset
+            channel. Defaults to None.
+        num_targets: number of output maps T. Defaults to J for within-part
+            voting, else 1 + the largest target.
+        displacement_scale: s, a vote lands at x + s * o(x). Defaults to 1.
+        implementation: `"auto"` (compiled op when available and not under
+            XLA, else pure TensorFlow), `"tf"` or `"custom_op"`.
+            Defaults to `"auto"`.
+        name: name scope. Defaults to `"mass_displacement"`.
+
+    Returns:
+        `[B, H, W, T]` maps in the dtype of `heatmaps`.
+
+    Raises:
+        ValueError: an argument or a static shape is invalid (the message
+            names it and echoes the value received).
+        TypeError: an input is not a floating-point tensor.
+        RuntimeError: `implementation="custom_op"` when the compiled op is
+            unavailable or inside XLA.
+    """
+    config = make_voting_config(
+        combine=combine,
+        kernel=kernel,
+        kernel_size=kernel_size,
+        sigma=sigma,
+        edges=edges,
+        num_targets=num_targets,
+        displacement_scale=displacement_scale,
+    )
+    check_implementation(implementation)
+    with tf.name_scope(name or "mass_displacement"):
+        return vote(heatmaps, offsets_x, offsets_y, config, implementation)
