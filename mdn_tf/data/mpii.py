@@ -103,10 +103,10 @@ def load_ground_truth(gt_file):
                 f"Received: shape {list(mat[key].shape)}"
             )
     return {
-        "joints": np.transpose(pos, (2, 0, 1)).astype(np.float32) - 1.0,
+        "joints": np.transpose(pos, (2, 0, 1)).astype(np.float64) - 1.0,
         "missing": np.transpose(missing).astype(bool),
         # headboxes_src rows are (x1, y1) and (x2, y2).
-        "head_boxes": np.transpose(boxes, (2, 0, 1)).reshape(num, 4).astype(np.float32) - 1.0,
+        "head_boxes": np.transpose(boxes, (2, 0, 1)).reshape(num, 4).astype(np.float64) - 1.0,
     }
 
 

@@ -1,0 +1,230 @@
+"""The tf.data pipeline: records -> cropped, augmented images and MDN targets.
+
+`build_dataset` is the entry point. Reading a record (the readers) is split
+from parsing it for training or evaluation (`parse_example`, with an
+`is_training` switch), as in the TF Model Garden.
+
+Each element is `(image, targets)`, or `(image, targets, meta)` with
+`with_meta=True`:
+
+- image: `[B, H_in, W_in, 3]` float32 RGB in [0, 1].
+- targets: the `MDNCodec.encode` dict at map size (H_in / stride):
+  "heatmaps" `[B, H, W, J]`, "offsets_x" / "offsets_y" / "offset_weights"
+  `[B, H, W, E]`, "final" `[B, H, W, J]`, "joint_weights" `[B, J]`.
+- meta: "index" `[B]` (position in `records`), "image" `[B]` path,
+  "center" and "scale" `[B, 2]`, "joints" `[B, J, 2]` and "visibility"
+  `[B, J]` in original-image coordinates, "head_box" `[B, 4]`, "score" `[B]`,
+  and "inverse_transform" `[B, 2, 3]` taking input-crop points back to the
+  original image (see `transforms.map_to_image`).
+
+Shapes: B batch, H x W map size, J joints, E voting edges.
+"""
+
+import os
+
+import tensorflow as tf
+
+from mdn_tf.data import transforms
+from mdn_tf.data.records import stack_records
+from mdn_tf.data.targets import MDNCodec
+from mdn_tf.skeleton import get_skeleton
+
+DEFAULT_INPUT_SIZE = {"mpii": (256, 256), "coco": (256, 192)}
+DEFAULT_STRIDE = 4
+_JPEG_TAIL = 64  # bytes searched for the end-of-image marker (padding may follow it)
+
+
+def build_dataset(
+    records,
+    skeleton="mpii",
+    is_training=False,
+    batch_size=32,
+    input_size=None,
+    stride=DEFAULT_STRIDE,
+    codec=None,
+    mode="cross_part",
+    shuffle_buffer=1024,
+    seed=0,
+    cache=False,
+    repeat=False,
+    drop_remainder=None,
+    with_meta=False,
+    input_context=None,
+):
+    """Builds a batched, prefetched `tf.data.Dataset` of crops and MDN targets.
+
+    Args:
+        records: a list of `PoseRecord` from `mdn_tf.data.mpii` or `.coco`.
+        skeleton: "mpii", "coco" or a `Skeleton`; fixes J and the flip pairs.
+            Defaults to "mpii".
+        is_training: random scale (+-25%), rotation (+-30 degrees, p = 0.6),
+            horizontal flip with left/right swap (p = 0.5), colour jitter, and
+            shuffling. When False, a deterministic centre crop. Defaults to False.
+        batch_size: global batch size (split over replicas with
+            `input_context`). Defaults to 32.
+        input_size: `(height, width)` of the crops. Defaults to (256, 256) for
+            MPII and (256, 192) for COCO.
+        stride: input size / map size. Defaults to 4.
+        codec: an `MDNCodec` for the targets. Defaults to
+            `MDNCodec(skeleton, map_size=input_size // stride, mode=mode)`.
+        mode: voting edges of the default codec, "within_part" or
+            "cross_part". Defaults to "cross_part".
+        shuffle_buffer: shuffle buffer when training. Defaults to 1024.
+        seed: seeds the shuffle and the augmentation; a fixed seed gives the
+            same sequence every run (a new one every epoch). Defaults to 0.
+        cache: when training, keep the encoded JPEG bytes in memory (the
+            augmentation stays random); when evaluating, keep the finished
+            samples. Defaults to False.
+        repeat: repeat forever. Defaults to False.
+        drop_remainder: drop the last partial batch. Defaults to `is_training`.
+        with_meta: also return the meta dict (for evaluation). Defaults to False.
+        input_context: a `tf.distribute.InputContext` (from
+            `strategy.distribute_datasets_from_function`); shards the records
+            and uses the per-replica batch size. Defaults to None.
+
+    Returns:
+        A `tf.data.Dataset` of `(image, targets)` or `(image, targets, meta)`.
+
+    Raises:
+        FileNotFoundError: naming the records whose image file is missing.
+        ValueError: for an empty record list or mismatched joint counts.
+
+    Example:
+
+        records = mdn_tf.data.mpii.load_annotations(paths.mpii_train)
+        dataset = build_dataset(records, "mpii", is_training=True, batch_size=16)
+        model.fit(dataset, epochs=10)
+    """
+    skeleton = get_skeleton(skeleton)
+    if input_size is None:
+        input_size = DEFAULT_INPUT_SIZE.get(skeleton.name, (256, 256))
+    input_size = (int(input_size[0]), int(input_size[1]))
+    if input_size[0] % stride or input_size[1] % stride:
+        raise ValueError(
+            f"input_size must be divisible by stride={stride}. Received: input_size={input_size}"
+        )
+    map_size = (input_size[0] // stride, input_size[1] // stride)
+    if codec is None:
+        codec = MDNCodec(skeleton, map_size=map_size, mode=mode)
+    elif tuple(codec.map_size) != map_size or codec.num_joints != skeleton.num_joints:
+        raise ValueError(
+            f"codec must have map_size={map_size} and {skeleton.num_joints} joints. "
+            f"Received: map_size={codec.map_size}, {codec.num_joints} joints"
+        )
+    _check_images_exist(records)
+    arrays = stack_records(records)
+    if arrays["joints"].shape[1] != skeleton.num_joints:
+        raise ValueError(
+            f"records have {arrays['joints'].shape[1]} joints but skeleton "
+            f"{skeleton.name!r} has {skeleton.num_joints}"
+        )
+    if drop_remainder is None:
+        drop_remainder = bool(is_training)
+
+    dataset = tf.data.Dataset.from_tensor_slices(arrays)
+    if input_context is not None:
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    dataset = dataset.map(_read_file, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache and is_training:
+        dataset = dataset.cache()
+    if is_training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat and is_training:
+        dataset = dataset.repeat()
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip((dataset, seeds))
+
+    def parse(example, element_seed):
+        return parse_example(
+            example, codec, skeleton, input_size, is_training, element_seed, with_meta
+        )
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache and not is_training:
+        dataset = dataset.cache()
+    if repeat and not is_training:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_images_exist(records):
+    missing = [r for r in records if not os.path.exists(r.image)]
+    if missing:
+        first = missing[0]
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(records)} records point to missing image files; "
+            f"the first is {first.source or 'record 0'}: {first.image}"
+        )
+
+
+def _read_file(example):
+    return {**example, "contents": tf.io.read_file(example["image"])}
+
+
+def decode_jpeg_checked(contents, path):
+    """Decodes RGB JPEG bytes; a non-JPEG or truncated file fails naming `path`.
+
+    libjpeg errors do not name the file, so the start-of-image marker and an
+    end-of-image marker near the end are checked first, in the graph.
+    """
+    tail = tf.io.decode_raw(
+        tf.strings.substr(contents, tf.maximum(tf.strings.length(contents) - _JPEG_TAIL, 0), _JPEG_TAIL),
+        tf.uint8,
+    )
+    has_end = tf.reduce_any((tail[:-1] == 0xFF) & (tail[1:] == 0xD9))
+    ok = tf.io.is_jpeg(contents) & has_end
+    check = tf.debugging.Assert(
+        ok, ["corrupt or truncated JPEG (no JPEG start/end marker):", path], summarize=1
+    )
+    with tf.control_dependencies([check]):
+        image = tf.io.decode_jpeg(contents, channels=3)
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def parse_example(example, codec, skeleton, input_size, is_training, seed, with_meta=False):
+    """Turns one stacked record into `(image, targets[, meta])`.
+
+    Args:
+        example: a dict of one record's tensors (`stack_records` fields plus
+            "contents", the file bytes).
+        codec: the `MDNCodec` building the targets.
+        skeleton: the `Skeleton` (its flip permutation).
+        input_size: `(height, width)` of the crop.
+        is_training: apply the random augmentation.
+        seed: `[2]` int64 stateless seed of this element.
+        with_meta: also return the meta dict.
+    """
+    image = decode_jpeg_checked(example["contents"], example["image"])
+    center, scale = example["center"], example["scale"]
+    rotation, flip = tf.constant(0.0), tf.constant(False)
+    if is_training:
+        augment_seed, color_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        factor, rotation, flip = transforms.sample_augmentation(augment_seed)
+        scale = scale * factor
+    to_input = transforms.affine_matrix(center, scale, input_size, rotation, flip)
+    to_map = transforms.affine_matrix(center, scale, codec.map_size, rotation, flip)
+    crop = transforms.warp_image(image, to_input, input_size)
+    if is_training:
+        crop = transforms.color_jitter(crop, color_seed)
+    crop = tf.ensure_shape(crop, list(input_size) + [3])
+    keypoints = transforms.apply_affine(to_map, example["joints"])
+    keypoints, visibility = transforms.flip_joints(
+        keypoints, example["visibility"], skeleton.flip_permutation(), flip
+    )
+    targets = codec.encode(keypoints, visibility)
+    if not with_meta:
+        return crop, targets
+    meta = {
+        "index": example["index"],
+        "image": example["image"],
+        "center": example["center"],
+        "scale": example["scale"],
+        "joints": example["joints"],
+        "visibility": example["visibility"],
+        "head_box": example["head_box"],
+        "score": example["score"],
+        "inverse_transform": transforms.invert_affine(to_input),
+    }
+    return crop, targets, meta

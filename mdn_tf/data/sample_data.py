@@ -1,0 +1,350 @@
+"""Built-in sample data: synthetic people written in the official MPII and COCO layouts.
+
+`sample_data()` generates (once, then reuses) a small deterministic dataset
+so that training, evaluation and the tests run with no download:
+
+    <root>/mpii/images/000000001.jpg ...
+    <root>/mpii/annot/train.json, valid.json     the widely used MPII JSON layout
+    <root>/mpii/annot/gt_valid.mat               head boxes etc., rows = valid.json
+    <root>/mpii/annot/mpii_human_pose_sample.mat the official `RELEASE` struct
+    <root>/coco/train/*.jpg, <root>/coco/val/*.jpg
+    <root>/coco/annotations/person_keypoints_{train,val}.json
+    <root>/coco/annotations/person_detections_val.json   detector-results layout
+    <root>/manifest.json                         what was generated (the cache key)
+
+The readers in `mdn_tf.data.mpii` and `mdn_tf.data.coco` read these exactly
+as they read the real files. The default root is `<repo>/data_cache/sample`
+(ignored by git).
+
+Command line: `python -m mdn_tf.data.sample_data [--root DIR]`.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import scipy.io
+
+from mdn_tf.data import synthetic
+from mdn_tf.skeleton import COCO, MPII
+
+VERSION = 1
+DEFAULT_ROOT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "data_cache",
+    "sample",
+)
+MPII_IMAGE_SIZE = (240, 320)  # (height, width)
+COCO_IMAGE_SIZE = (240, 320)
+_MPII_SHORT_NAMES = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
+                     "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri")
+# COCO keypoint k is MPII joint _COCO_FROM_MPII[k] (-1: a face point from the head).
+_COCO_FROM_MPII = (-1, -1, -1, -1, -1, 13, 12, 14, 11, 15, 10, 3, 2, 4, 1, 5, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleData:
+    """Paths of a generated sample dataset."""
+
+    root: str
+    mpii_images: str
+    mpii_train: str
+    mpii_valid: str
+    mpii_gt_valid: str
+    mpii_release: str
+    coco_train_images: str
+    coco_val_images: str
+    coco_train: str
+    coco_val: str
+    coco_detections: str
+
+
+def _paths(root):
+    mpii, coco = os.path.join(root, "mpii"), os.path.join(root, "coco")
+    return SampleData(
+        root=root,
+        mpii_images=os.path.join(mpii, "images"),
+        mpii_train=os.path.join(mpii, "annot", "train.json"),
+        mpii_valid=os.path.join(mpii, "annot", "valid.json"),
+        mpii_gt_valid=os.path.join(mpii, "annot", "gt_valid.mat"),
+        mpii_release=os.path.join(mpii, "annot", "mpii_human_pose_sample.mat"),
+        coco_train_images=os.path.join(coco, "train"),
+        coco_val_images=os.path.join(coco, "val"),
+        coco_train=os.path.join(coco, "annotations", "person_keypoints_train.json"),
+        coco_val=os.path.join(coco, "annotations", "person_keypoints_val.json"),
+        coco_detections=os.path.join(coco, "annotations", "person_detections_val.json"),
+    )
+
+
+def sample_data(root=None, num_mpii_train=240, num_mpii_valid=60, num_coco_train=80,
+                num_coco_val=40, seed=0):
+    """Returns the paths of the sample dataset, generating it when needed.
+
+    The dataset is regenerated only when `<root>/manifest.json` is missing or
+    records different arguments, so repeated calls are instant.
+
+    Args:
+        root: output folder. Defaults to `<repo>/data_cache/sample`.
+        num_mpii_train: MPII training images (one person each). Defaults to 240.
+        num_mpii_valid: MPII validation images. Defaults to 60.
+        num_coco_train: COCO training images (1-3 people each). Defaults to 80.
+        num_coco_val: COCO validation images. Defaults to 40.
+        seed: fixes every pixel and annotation. Defaults to 0.
+
+    Returns:
+        A `SampleData` of file and folder paths.
+    """
+    root = os.path.abspath(os.fspath(root or DEFAULT_ROOT))
+    paths = _paths(root)
+    settings = {
+        "version": VERSION, "seed": int(seed), "num_mpii_train": int(num_mpii_train),
+        "num_mpii_valid": int(num_mpii_valid), "num_coco_train": int(num_coco_train),
+        "num_coco_val": int(num_coco_val),
+    }
+    manifest = os.path.join(root, "manifest.json")
+    if os.path.exists(manifest):
+        with open(manifest, encoding="utf-8") as f:
+            if json.load(f) == settings:
+                return paths
+    for folder in (paths.mpii_images, os.path.dirname(paths.mpii_train),
+                   paths.coco_train_images, paths.coco_val_images,
+                   os.path.dirname(paths.coco_train)):
+        os.makedirs(folder, exist_ok=True)
+    _write_mpii(paths, seed, num_mpii_train, num_mpii_valid)
+    _write_coco(paths, seed, num_coco_train, num_coco_val)
+    with open(manifest, "w", encoding="utf-8") as f:  # written last: marks completion
+        json.dump(settings, f)
+    return paths
+
+
+def _write_jpeg(path, image):
+    import tensorflow as tf  # imported late: generating annotations needs no TF
+
+    pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    tf.io.write_file(path, tf.io.encode_jpeg(pixels, quality=92))
+
+
+def _mpii_person(rng, shape):
+    h, w = shape
+    height = rng.uniform(110.0, 230.0)
+    pelvis = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.45, 0.75) * h])
+    joints, _ = synthetic.random_pose(rng, height, pelvis)
+    return joints, height
+
+
+def _write_mpii(paths, seed, num_train, num_valid):
+    splits = {"train": [], "valid": []}
+    release = []  # (image name, is_train, [person dicts])
+    for split, count, split_id in (("train", num_train, 0), ("valid", num_valid, 1)):
+        for index in range(count):
+            rng = np.random.default_rng([seed, 1, split_id, index])
+            name = f"{split_id}{index:08d}.jpg"
+            image = synthetic.background(rng, MPII_IMAGE_SIZE)
+            joints, height = _mpii_person(rng, MPII_IMAGE_SIZE)
+            synthetic.draw_person(rng, image, joints, height)
+            occluded = np.zeros(16, bool)
+            if rng.uniform() < 0.3:
+                blocker = synthetic.draw_occluder(rng, image, joints[rng.integers(16)], 0.4 * height)
+                occluded = synthetic.covered(blocker, joints)
+            _write_jpeg(os.path.join(paths.mpii_images, name), image)
+            present = synthetic.inside_image(joints, MPII_IMAGE_SIZE)
+            objpos = 0.5 * (joints[6] + joints[7])
+            scale = 1.1 * height / 200.0
+            head_center = 0.5 * (joints[8] + joints[9])
+            half = 0.07 * height
+            person = {
+                # MATLAB 1-based coordinates, as in the real files.
+                "joints": np.where(present[:, None], joints + 1.0, -1.0),
+                "visible": present.astype(int),
+                "is_visible": (present & ~occluded).astype(int),
+                "center": objpos + 1.0,
+                "scale": scale,
+                "head_box": np.concatenate([head_center - half, head_center + half]) + 1.0,
+            }
+            splits[split].append((name, person))
+            release.append((name, split == "train", [person]))
+    for split, people in splits.items():
+        rows = [
+            {
+                "joints_vis": person["visible"].tolist(),
+                "joints": np.round(person["joints"], 3).tolist(),
+                "image": name,
+                "scale": round(person["scale"], 6),
+                "center": np.round(person["center"], 3).tolist(),
+            }
+            for name, person in people
+        ]
+        path = paths.mpii_train if split == "train" else paths.mpii_valid
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(rows, f)
+    _write_gt_valid(paths.mpii_gt_valid, [person for _, person in splits["valid"]])
+    write_release_mat(paths.mpii_release, release)
+
+
+def _write_gt_valid(path, people):
+    num = len(people)
+    names = np.empty((1, 16), dtype=object)
+    for j, short in enumerate(_MPII_SHORT_NAMES):
+        names[0, j] = np.array([short])
+    scipy.io.savemat(path, {
+        "dataset_joints": names,
+        "jnt_missing": np.stack([1 - p["visible"] for p in people], axis=1).astype(np.float64),
+        "pos_gt_src": np.stack([p["joints"] for p in people], axis=2),
+        "headboxes_src": np.stack([p["head_box"].reshape(2, 2) for p in people], axis=2),
+    })
+
+
+def _struct_array(rows, fields):
+    """A 1 x N MATLAB struct array (scipy writes NumPy record arrays as structs)."""
+    array = np.empty((1, len(rows)), dtype=[(f, object) for f in fields])
+    for i, row in enumerate(rows):
+        for f in fields:
+            array[0, i][f] = row.get(f, np.zeros((0, 0)))
+    return array
+
+
+def write_release_mat(path, images):
+    """Writes people in the layout of MPII's `mpii_human_pose_v1_u12_1.mat`.
+
+    Args:
+        path: output `.mat` file.
+        images: `[(image name, is_train, [person, ...]), ...]` with each
+            person a dict of 1-based "joints" `[16, 2]`, "visible" and
+            "is_visible" `[16]`, "center" `[2]`, "scale" and "head_box"
+            `[4]` (x1, y1, x2, y2).
+    """
+    annolist = []
+    for name, _, people in images:
+        rects = []
+        for person in people:
+            points = [
+                {"x": float(person["joints"][j, 0]), "y": float(person["joints"][j, 1]),
+                 "id": j, "is_visible": int(person["is_visible"][j])}
+                for j in range(16) if person["visible"][j]
+            ]
+            x1, y1, x2, y2 = (float(v) for v in person["head_box"])
+            rects.append({
+                "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                "annopoints": _struct_array(
+                    [{"point": _struct_array(points, ("x", "y", "id", "is_visible"))}], ("point",)
+                ),
+                "scale": float(person["scale"]),
+                "objpos": _struct_array(
+                    [{"x": float(person["center"][0]), "y": float(person["center"][1])}], ("x", "y")
+                ),
+            })
+        annolist.append({
+            "image": _struct_array([{"name": name}], ("name",)),
+            "annorect": _struct_array(rects, ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")),
+            "frame_sec": np.zeros((0, 0)),
+            "vididx": np.zeros((0, 0)),
+        })
+    release = _struct_array([{
+        "annolist": _struct_array(annolist, ("image", "annorect", "frame_sec", "vididx")),
+        "img_train": np.array([[int(t) for _, t, _ in images]], dtype=np.uint8),
+        "version": "sample",
+    }], ("annolist", "img_train", "version"))
+    scipy.io.savemat(path, {"RELEASE": release})
+
+
+def _coco_people(rng, shape, count):
+    """Draws up to `count` people; returns the image and per-person (keypoints, box, area)."""
+    h, w = shape
+    image = synthetic.background(rng, shape)
+    people, masks = [], []
+    for _ in range(count):
+        height = rng.uniform(70.0, 210.0)
+        pelvis = np.array([rng.uniform(0.1, 0.9) * w, rng.uniform(0.35, 0.8) * h])
+        joints, face = synthetic.random_pose(rng, height, pelvis)
+        mask = synthetic.draw_person(rng, image, joints, height)
+        for earlier in masks:  # later people hide earlier ones
+            earlier &= ~mask
+        masks.append(mask)
+        points = np.array([face[k] if m < 0 else joints[m] for k, m in enumerate(_COCO_FROM_MPII)])
+        people.append([points, height])
+    if rng.uniform() < 0.3 and people:
+        blocker = synthetic.draw_occluder(rng, image, people[0][0][rng.integers(17)], 60.0)
+        for mask in masks:
+            mask &= ~blocker
+    annotations = []
+    for (points, height), mask in zip(people, masks):
+        present = synthetic.inside_image(points, shape)
+        visible = synthetic.covered(mask, points)  # on the person's own unoccluded pixels
+        flags = np.where(present, np.where(visible, 2, 1), 0)
+        keypoints = np.concatenate([np.where(present[:, None], np.round(points, 2), 0.0),
+                                    flags[:, None]], axis=1)
+        rows, cols = np.nonzero(mask)
+        if len(rows) == 0:
+            continue
+        x1, y1 = float(cols.min()), float(rows.min())
+        box = [x1, y1, float(cols.max()) + 1.0 - x1, float(rows.max()) + 1.0 - y1]
+        annotations.append((keypoints, box, float(mask.sum())))
+    return image, annotations
+
+
+def _write_coco(paths, seed, num_train, num_val):
+    categories = [{
+        "supercategory": "person", "id": 1, "name": "person",
+        "keypoints": list(COCO.joint_names),
+        "skeleton": [[a + 1, b + 1] for a, b in COCO.limbs],
+    }]
+    for split, count, split_id in (("train", num_train, 0), ("val", num_val, 1)):
+        images, annotations, detections = [], [], []
+        folder = paths.coco_train_images if split == "train" else paths.coco_val_images
+        for index in range(count):
+            rng = np.random.default_rng([seed, 2, split_id, index])
+            image_id = 1000000 * (split_id + 1) + index
+            name = f"{image_id:012d}.jpg"
+            image, people = _coco_people(rng, COCO_IMAGE_SIZE, int(rng.integers(1, 4)))
+            _write_jpeg(os.path.join(folder, name), image)
+            images.append({"license": 0, "file_name": name, "height": COCO_IMAGE_SIZE[0],
+                           "width": COCO_IMAGE_SIZE[1], "id": image_id})
+            for keypoints, box, area in people:
+                x, y, bw, bh = box
+                annotations.append({
+                    "segmentation": [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]],
+                    "num_keypoints": int(np.sum(keypoints[:, 2] > 0)),
+                    "area": area, "iscrowd": 0,
+                    "keypoints": keypoints.reshape(-1).tolist(),
+                    "image_id": image_id, "bbox": [round(v, 2) for v in box],
+                    "category_id": 1, "id": len(annotations) + 1 + 1000000 * split_id,
+                })
+                jitter = rng.normal(0.0, 0.05, 4) * [bw, bh, bw, bh]
+                detections.append({"image_id": image_id, "category_id": 1,
+                                   "bbox": [round(float(v), 2) for v in np.array(box) + jitter],
+                                   "score": round(float(rng.uniform(0.5, 1.0)), 4)})
+            if rng.uniform() < 0.5:  # a false positive
+                fx, fy = rng.uniform(0, COCO_IMAGE_SIZE[1] - 40), rng.uniform(0, COCO_IMAGE_SIZE[0] - 60)
+                detections.append({"image_id": image_id, "category_id": 1,
+                                   "bbox": [round(fx, 2), round(fy, 2), 40.0, 60.0],
+                                   "score": round(float(rng.uniform(0.05, 0.4)), 4)})
+        document = {
+            "info": {"description": "mdn_tf synthetic sample data", "version": str(VERSION)},
+            "licenses": [{"id": 0, "name": "CC0 (synthetic)", "url": ""}],
+            "categories": categories, "images": images, "annotations": annotations,
+        }
+        path = paths.coco_train if split == "train" else paths.coco_val
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(document, f)
+        if split == "val":
+            with open(paths.coco_detections, "w", encoding="utf-8") as f:
+                json.dump(detections, f)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=None, help=f"output folder (default {DEFAULT_ROOT})")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.time()
+    paths = sample_data(args.root, seed=args.seed)
+    print(f"sample data ready in {time.time() - start:.1f} s under {paths.root}")
+    for field in dataclasses.fields(paths):
+        print(f"  {field.name:18s} {getattr(paths, field.name)}")
+
+
+if __name__ == "__main__":
+    main()
