@@ -1,5 +1,13 @@
-"""Evaluation: MPII PCKh and COCO OKS AP (pure NumPy and pycocotools)."""
+"""Evaluation: MPII PCKh (pure NumPy) and COCO OKS AP (pycocotools)."""
 
+from mdn_tf.evaluation.coco_ap import coco_keypoint_ap, format_coco_table, make_results, oks_nms
 from mdn_tf.evaluation.pckh import format_pckh_table, mpii_pckh
 
-__all__ = ["mpii_pckh", "format_pckh_table"]
+__all__ = [
+    "coco_keypoint_ap",
+    "format_coco_table",
+    "format_pckh_table",
+    "make_results",
+    "mpii_pckh",
+    "oks_nms",
+]
