@@ -1,0 +1,249 @@
+// CPU kernels of Mdn>MassDisplacement and Mdn>MassDisplacementGrad: input
+// checks, then the TF-free loops of mass_displacement_cpu.h run on the
+// TensorFlow thread pool, one output map (b, t) per unit of work.
+#define EIGEN_USE_THREADS
+
+#include <algorithm>
+#include <vector>
+
+#include "mass_displacement_cpu.h"
+#include "mass_displacement_op_common.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/register_types.h"
+#include "tensorflow/core/platform/threadpool.h"
+
+#ifndef MDN_TF_BUILT_AGAINST
+#define MDN_TF_BUILT_AGAINST "unknown"
+#endif
+#ifndef MDN_TF_WITH_CUDA
+#define MDN_TF_WITH_CUDA 0
+#endif
+#define MDN_STRINGIFY_(x) #x
+#define MDN_STRINGIFY(x) MDN_STRINGIFY_(x)
+
+// Read from the file (never by loading it) by mdn_tf/ops/custom_op.py, which
+// refuses a library built for another TensorFlow version.
+extern "C" __attribute__((used, visibility("default"))) const char mdn_tf_build_stamp[] =
+    "mdn_tf-build-stamp:tensorflow=" MDN_TF_BUILT_AGAINST
+    ";cuda=" MDN_STRINGIFY(MDN_TF_WITH_CUDA) ";";
+
+namespace mdn {
+
+using ::tensorflow::DEVICE_CPU;
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+
+namespace {
+
+template <typename T, typename Acc>
+using ForwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
+                           const T*, int64_t, int64_t, const MapScratch<Acc>&, T*);
+template <typename T, typename Acc>
+using BackwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
+                            const T*, const T*, int64_t, int64_t, const MapScratch<Acc>&, T*,
+                            T*, T*, Acc*);
+
+// One instantiation per (combine, kernel), so the inner loops see constants.
+template <typename T, typename Acc>
+ForwardFn<T, Acc> PickForward(int combine, int kernel) {
+  const bool gauss = kernel == kGaussian;
+  switch (combine) {
+    case kAdditive:
+      return gauss ? &ForwardMap<T, Acc, kAdditive, kGaussian>
+                   : &ForwardMap<T, Acc, kAdditive, kBilinear>;
+    case kNoisyOr:
+      return gauss ? &ForwardMap<T, Acc, kNoisyOr, kGaussian>
+                   : &ForwardMap<T, Acc, kNoisyOr, kBilinear>;
+    default:
+      return gauss ? &ForwardMap<T, Acc, kMax, kGaussian> : &ForwardMap<T, Acc, kMax, kBilinear>;
+  }
+}
+
+template <typename T, typename Acc>
+BackwardFn<T, Acc> PickBackward(int combine, int kernel) {
+  const bool gauss = kernel == kGaussian;
+  switch (combine) {
+    case kAdditive:
+      return gauss ? &BackwardMap<T, Acc, kAdditive, kGaussian>
+                   : &BackwardMap<T, Acc, kAdditive, kBilinear>;
+    case kNoisyOr:
+      return gauss ? &BackwardMap<T, Acc, kNoisyOr, kGaussian>
+                   : &BackwardMap<T, Acc, kNoisyOr, kBilinear>;
+    default:
+      return gauss ? &BackwardMap<T, Acc, kMax, kGaussian>
+                   : &BackwardMap<T, Acc, kMax, kBilinear>;
+  }
+}
+
+// Edges grouped by target map (CSR), in increasing edge order.
+struct EdgesByTarget {
+  std::vector<int> offsets, edges;
+  EdgesByTarget(const std::vector<int>& targets, int64_t num_targets)
+      : offsets(num_targets + 1, 0), edges(targets.size()) {
+    for (int t : targets) ++offsets[t + 1];
+    for (int64_t t = 0; t < num_targets; ++t) offsets[t + 1] += offsets[t];
+    std::vector<int> fill(offsets.begin(), offsets.end() - 1);
+    for (size_t e = 0; e < targets.size(); ++e) edges[fill[targets[e]]++] = static_cast<int>(e);
+  }
+  MapEdges of(int64_t t) const {
+    return MapEdges{edges.data() + offsets[t], offsets[t + 1] - offsets[t]};
+  }
+};
+
+// Per-worker buffers for MapScratch, allocated once per shard.
+template <typename Acc>
+struct OwnedScratch {
+  std::vector<Acc> a, b, w;
+  std::vector<int> count;
+  MapScratch<Acc> view;
+  OwnedScratch(const VoteParams& p, bool backward)
+      : a(p.height * p.width),
+        b(backward ? p.height * p.width : 0),
+        w(4 * static_cast<size_t>(TapsPerAxis(p))),
+        count(backward ? p.height * p.width : 0) {
+    const int taps = TapsPerAxis(p);
+    view = MapScratch<Acc>{a.data(),      b.data(),        count.data(),   w.data(),
+                           w.data() + taps, w.data() + 2 * taps, w.data() + 3 * taps};
+  }
+};
+
+// Rough cycles of one (b, t) unit, for the thread pool's sharding.
+int64_t UnitCost(const VoteParams& p) {
+  const int64_t taps = TapsPerAxis(p);
+  const int64_t edges_per_map = p.num_edges / std::max<int64_t>(p.num_targets, 1) + 1;
+  return edges_per_map * p.height * p.width * (taps * taps * 4 + 30);
+}
+
+}  // namespace
+
+template <typename T>
+class MassDisplacementCpuOp : public OpKernel {
+ public:
+  using Acc = typename AccumulatorType<T>::type;
+
+  explicit MassDisplacementCpuOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& heatmaps = ctx->input(0);
+    const Tensor& offsets_x = ctx->input(1);
+    const Tensor& offsets_y = ctx->input(2);
+    VoteParams p;
+    OP_REQUIRES_OK(ctx, attrs_.CheckInputs(heatmaps, offsets_x, offsets_y, &p));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, attrs_.OutputShape(p), &output));
+    if (output->NumElements() == 0) return;
+
+    const EdgesByTarget by_target(attrs_.targets(), p.num_targets);
+    const ForwardFn<T, Acc> fn = PickForward<T, Acc>(p.combine, p.kernel);
+    const T* heat = heatmaps.flat<T>().data();
+    const T* ox = offsets_x.flat<T>().data();
+    const T* oy = offsets_y.flat<T>().data();
+    T* out = output->flat<T>().data();
+    const int* sources = attrs_.sources().data();
+    auto work = [&](int64_t begin, int64_t end) {
+      OwnedScratch<Acc> scratch(p, /*backward=*/false);
+      for (int64_t unit = begin; unit < end; ++unit) {
+        const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
+        fn(p, sources, by_target.of(t), heat, ox, oy, b, t, scratch.view, out);
+      }
+    };
+    ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
+        p.batch * p.num_targets, UnitCost(p), work);
+  }
+
+ private:
+  VotingAttrs attrs_;
+};
+
+template <typename T>
+class MassDisplacementGradCpuOp : public OpKernel {
+ public:
+  using Acc = typename AccumulatorType<T>::type;
+
+  explicit MassDisplacementGradCpuOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& grad = ctx->input(0);
+    const Tensor& heatmaps = ctx->input(1);
+    const Tensor& offsets_x = ctx->input(2);
+    const Tensor& offsets_y = ctx->input(3);
+    VoteParams p;
+    OP_REQUIRES_OK(ctx, attrs_.CheckInputs(heatmaps, offsets_x, offsets_y, &p));
+    OP_REQUIRES_OK(ctx, attrs_.CheckGradOutput(grad, p));
+    Tensor *grad_heat = nullptr, *grad_ox = nullptr, *grad_oy = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, heatmaps.shape(), &grad_heat));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, offsets_x.shape(), &grad_ox));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, offsets_y.shape(), &grad_oy));
+    T* gh = grad_heat->flat<T>().data();
+
+    // When no two edges share a source map, the unit owning an edge also owns
+    // that heatmap channel and writes it directly; otherwise each edge's share
+    // goes to a [B, H, W, E] buffer summed per source afterwards, in edge order.
+    std::vector<int> uses(p.num_maps, 0);
+    bool direct = true;
+    for (int s : attrs_.sources()) direct = ++uses[s] == 1 && direct;
+    // Direct writes skip channels no edge votes from: they get zero gradient.
+    if (direct && std::count(uses.begin(), uses.end(), 0) > 0) {
+      std::fill(gh, gh + grad_heat->NumElements(), T(0));
+    }
+    if (grad_ox->NumElements() == 0) return;
+    Tensor grad_edges;
+    Acc* ge = nullptr;
+    if (!direct) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DataTypeToEnum<Acc>::value,
+                                             offsets_x.shape(), &grad_edges));
+      ge = grad_edges.flat<Acc>().data();
+    }
+
+    const EdgesByTarget by_target(attrs_.targets(), p.num_targets);
+    const BackwardFn<T, Acc> fn = PickBackward<T, Acc>(p.combine, p.kernel);
+    const T* g = grad.flat<T>().data();
+    const T* heat = heatmaps.flat<T>().data();
+    const T* ox = offsets_x.flat<T>().data();
+    const T* oy = offsets_y.flat<T>().data();
+    T* gox = grad_ox->flat<T>().data();
+    T* goy = grad_oy->flat<T>().data();
+    const int* sources = attrs_.sources().data();
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    pool->ParallelFor(p.batch * p.num_targets, 2 * UnitCost(p), [&](int64_t begin, int64_t end) {
+      OwnedScratch<Acc> scratch(p, /*backward=*/true);
+      for (int64_t unit = begin; unit < end; ++unit) {
+        const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
+        fn(p, sources, by_target.of(t), g, heat, ox, oy, b, t, scratch.view, gox, goy,
+           direct ? gh : nullptr, ge);
+      }
+    });
+    if (direct) return;
+
+    const std::vector<int> table = BuildEdgeTable(
+        attrs_.sources().data(), attrs_.targets().data(), p.num_edges, p.num_maps);
+    const EdgeTableView view = ViewEdgeTable(table.data(), p.num_edges, p.num_maps);
+    pool->ParallelFor(p.batch * p.height * p.width, p.num_edges * 2 + p.num_maps,
+                      [&](int64_t begin, int64_t end) {
+                        for (int64_t pix = begin; pix < end; ++pix) {
+                          ReduceHeatmapGradient(p, view, ge, pix, gh);
+                        }
+                      });
+  }
+
+ private:
+  VotingAttrs attrs_;
+};
+
+#define MDN_REGISTER_CPU(T)                                                            \
+  REGISTER_KERNEL_BUILDER(                                                             \
+      Name("Mdn>MassDisplacement").Device(DEVICE_CPU).TypeConstraint<T>("T"),          \
+      MassDisplacementCpuOp<T>);                                                       \
+  REGISTER_KERNEL_BUILDER(                                                             \
+      Name("Mdn>MassDisplacementGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"),      \
+      MassDisplacementGradCpuOp<T>);
+
+MDN_REGISTER_CPU(Eigen::half);
+MDN_REGISTER_CPU(Eigen::bfloat16);
+MDN_REGISTER_CPU(float);
+MDN_REGISTER_CPU(double);
+#undef MDN_REGISTER_CPU
+
+}  // namespace mdn

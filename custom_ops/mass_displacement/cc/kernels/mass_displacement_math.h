@@ -1,0 +1,245 @@
+// Mass-displacement voting math shared by the CPU kernel, the CUDA kernels and
+// the standalone CUDA harness. Free of TensorFlow types on purpose: plain
+// pointers, sizes and inline functions, so the CPU and GPU paths cannot drift
+// apart and the CUDA kernels can be built and tested without TensorFlow.
+//
+// Layout (channels last, row-major):
+//   heatmaps  [B, H, W, J]   offsets_x, offsets_y [B, H, W, E]   output [B, H, W, T]
+// Pixel (row i, column j) is the point (x=j, y=i). The vote of pixel (i, j)
+// along edge e (source s_e, target t_e) lands at
+//   x' = j + scale * offsets_x[b, i, j, e],   y' = i + scale * offsets_y[b, i, j, e]
+// and carries v = K * c, c = heatmaps[b, i, j, s_e] (clipped to [0, 1] for
+// noisy-OR). The footprint of a vote is separable: K = wx(xt) * wy(yt), and
+// every kernel evaluates v as wx * (wy * c) so that the forward pass, the
+// statistics of the backward pass and the gradient pass see bit-identical
+// values (max mode relies on `v == m`).
+#ifndef MDN_TF_MASS_DISPLACEMENT_MATH_H_
+#define MDN_TF_MASS_DISPLACEMENT_MATH_H_
+
+#include <math.h>
+#include <stdint.h>
+
+#include <vector>
+
+#if defined(__CUDACC__)
+#define MDN_HD __host__ __device__ __forceinline__
+#else
+#define MDN_HD inline
+#endif
+
+namespace mdn {
+
+enum Combine : int { kAdditive = 0, kNoisyOr = 1, kMax = 2 };
+enum KernelType : int { kBilinear = 0, kGaussian = 1 };
+
+// Everything a kernel needs besides the tensors. Filled on the host.
+struct VoteParams {
+  int64_t batch = 0, height = 0, width = 0;
+  int64_t num_maps = 0;     // J
+  int64_t num_edges = 0;    // E
+  int64_t num_targets = 0;  // T
+  int combine = kAdditive;
+  int kernel = kBilinear;
+  int kernel_size = 2;  // taps per axis: 2 for bilinear, kf (odd) for Gaussian
+  double scale = 1.0;   // displacement_scale s
+  // 1/sigma^2 and 1/(2 sigma^2), precomputed once (Gaussian only).
+  double inv_var = 0.0;
+  double inv_two_var = 0.0;
+};
+
+MDN_HD int TapsPerAxis(const VoteParams& p) {
+  return p.kernel == kGaussian ? p.kernel_size : 2;
+}
+
+// R: how far (in pixels) beyond its landing point a vote can reach.
+MDN_HD int Reach(const VoteParams& p) {
+  return p.kernel == kGaussian ? p.kernel_size / 2 : 1;
+}
+
+MDN_HD float Floor(float x) { return floorf(x); }
+MDN_HD double Floor(double x) { return floor(x); }
+MDN_HD float Exp(float x) { return expf(x); }
+MDN_HD double Exp(double x) { return exp(x); }
+
+// Noisy-OR sees heatmaps clipped to [0, 1] so that m stays a probability.
+// NaN stays NaN (it compares false both ways), like tf.clip_by_value.
+template <typename Acc>
+MDN_HD Acc HeatValue(int combine, Acc c) {
+  if (combine != kNoisyOr) return c;
+  return c < Acc(0) ? Acc(0) : (c > Acc(1) ? Acc(1) : c);
+}
+
+// Gradient mask of that clip: passes where 0 <= c <= 1 (inclusive).
+template <typename Acc>
+MDN_HD Acc HeatGradMask(int combine, Acc c) {
+  if (combine != kNoisyOr) return Acc(1);
+  return (c >= Acc(0) && c <= Acc(1)) ? Acc(1) : Acc(0);
+}
+
+// One axis of a vote's footprint: tap k sits at coordinate first + k.
+template <typename Acc>
+struct Axis {
+  int64_t first;
+  Acc pos;  // landing coordinate x' (or y')
+};
+
+// False when the landing coordinate is NaN, infinite or so far outside
+// [0, size) that no tap can touch the map. Only a coordinate that passes this
+// test is floored and cast to an integer, so no input value can produce an
+// out-of-range index or an undefined float->int conversion.
+template <typename Acc>
+MDN_HD bool LocateAxis(const VoteParams& p, Acc pos, int64_t size, Axis<Acc>* a) {
+  const Acc r = static_cast<Acc>(Reach(p));
+  // Written as !(inside) so that NaN is dropped too.
+  if (!(pos >= -(r + Acc(1)) && pos <= static_cast<Acc>(size) + r)) return false;
+  const Acc base = p.kernel == kGaussian ? Floor(pos + Acc(0.5)) - r : Floor(pos);
+  a->first = static_cast<int64_t>(base);
+  a->pos = pos;
+  return true;
+}
+
+// Weight of tap k along one axis and its derivative with respect to the
+// landing coordinate. Bilinear: (1 - f, f) with derivatives (-1, +1), which is
+// one-sided at integer landings (a zero-weight tap still carries the offset
+// gradient). Gaussian: exp(-d^2 / (2 sigma^2)), d = tap - x', derivative
+// w * d / sigma^2.
+template <typename Acc>
+MDN_HD Acc AxisWeight(const VoteParams& p, const Axis<Acc>& a, int k, Acc* dweight) {
+  if (p.kernel == kBilinear) {
+    const Acc frac = a.pos - static_cast<Acc>(a.first);
+    if (k == 0) {
+      *dweight = Acc(-1);
+      return Acc(1) - frac;
+    }
+    *dweight = Acc(1);
+    return frac;
+  }
+  const Acc d = static_cast<Acc>(a.first + k) - a.pos;
+  const Acc w = Exp(-(d * d) * static_cast<Acc>(p.inv_two_var));
+  *dweight = w * d * static_cast<Acc>(p.inv_var);
+  return w;
+}
+
+template <typename Acc>
+MDN_HD Acc AxisWeight(const VoteParams& p, const Axis<Acc>& a, int k) {
+  Acc unused;
+  return AxisWeight(p, a, k, &unused);
+}
+
+// A located vote and the range of its taps that fall on the map; off-map taps
+// are dropped one by one (their share of the mass is lost, never clamped).
+template <typename Acc>
+struct Footprint {
+  Axis<Acc> x, y;
+  int kx_begin, kx_end, ky_begin, ky_end;
+};
+
+MDN_HD int ClampTap(int64_t v, int taps) {
+  return v < 0 ? 0 : (v > taps ? taps : static_cast<int>(v));
+}
+
+template <typename Acc>
+MDN_HD bool LocateVote(const VoteParams& p, int64_t i, int64_t j, Acc ox, Acc oy,
+                       Footprint<Acc>* f) {
+  const Acc s = static_cast<Acc>(p.scale);
+  const Acc lx = static_cast<Acc>(j) + s * ox;
+  const Acc ly = static_cast<Acc>(i) + s * oy;
+  if (!LocateAxis(p, lx, p.width, &f->x)) return false;
+  if (!LocateAxis(p, ly, p.height, &f->y)) return false;
+  const int taps = TapsPerAxis(p);
+  f->kx_begin = ClampTap(-f->x.first, taps);
+  f->kx_end = ClampTap(p.width - f->x.first, taps);
+  f->ky_begin = ClampTap(-f->y.first, taps);
+  f->ky_end = ClampTap(p.height - f->y.first, taps);
+  return true;
+}
+
+// The value a tap adds: v = wx * (wy * c). Every pass must use this order.
+template <typename Acc>
+MDN_HD Acc TapValue(Acc wx, Acc wy, Acc c) {
+  return wx * (wy * c);
+}
+
+// d(noisy-OR)/dv_i = prod_{j != i} (1 - v_j), from the number of zero factors
+// and the product of the non-zero ones. Never divides by a zero factor, so a
+// vote with K*c = 1 gets a finite, exact gradient.
+template <typename Acc>
+MDN_HD Acc NoisyOrDmDv(Acc factor, int zero_factors, Acc nonzero_product) {
+  if (factor != Acc(0)) return zero_factors == 0 ? nonzero_product / factor : Acc(0);
+  return zero_factors == 1 ? nonzero_product : Acc(0);
+}
+
+// Initial value of an output accumulator: a sum, a product of (1 - v), a max.
+template <typename Acc>
+MDN_HD Acc InitialAccumulator(int combine) {
+  return combine == kNoisyOr ? Acc(1) : Acc(0);
+}
+
+// Accumulator -> m. Max starts at 0, so m = max(0, max v) and a map without
+// votes is 0 in every mode.
+template <typename Acc>
+MDN_HD Acc FinalValue(int combine, Acc acc) {
+  return combine == kNoisyOr ? Acc(1) - acc : acc;
+}
+
+// Edge table shared by the CPU and GPU paths, one int array:
+//   [0, E)            sources
+//   [E, 2E)           targets
+//   [2E, 2E+J+1)      CSR offsets of the edges leaving each source map
+//   [2E+J+1, 3E+J+1)  those edges, in increasing edge order (so sums over the
+//                     edges of a source are always added in the same order)
+struct EdgeTableView {
+  const int* sources;
+  const int* targets;
+  const int* source_offsets;
+  const int* source_edges;
+};
+
+MDN_HD EdgeTableView ViewEdgeTable(const int* table, int64_t num_edges, int64_t num_maps) {
+  EdgeTableView v;
+  v.sources = table;
+  v.targets = table + num_edges;
+  v.source_offsets = table + 2 * num_edges;
+  v.source_edges = table + 2 * num_edges + num_maps + 1;
+  return v;
+}
+
+inline std::vector<int> BuildEdgeTable(const int* sources, const int* targets,
+                                       int64_t num_edges, int64_t num_maps) {
+  std::vector<int> table(3 * num_edges + num_maps + 1, 0);
+  for (int64_t e = 0; e < num_edges; ++e) {
+    table[e] = sources[e];
+    table[num_edges + e] = targets[e];
+  }
+  int* offsets = table.data() + 2 * num_edges;
+  int* edges = offsets + num_maps + 1;
+  for (int64_t e = 0; e < num_edges; ++e) ++offsets[sources[e] + 1];
+  for (int64_t s = 0; s < num_maps; ++s) offsets[s + 1] += offsets[s];
+  std::vector<int> fill(offsets, offsets + num_maps);
+  for (int64_t e = 0; e < num_edges; ++e) edges[fill[sources[e]]++] = static_cast<int>(e);
+  return table;
+}
+
+// --------------------------------------------------------------------------
+// CUDA launchers. Defined in mass_displacement_gpu.cu.h, instantiated in
+// mass_displacement_kernels_gpu.cu.cc (for TensorFlow) and in the standalone
+// harness. Device pointers only; `edge_table` is BuildEdgeTable's array copied
+// to the device; `scratch` is at least *ScratchBytes(p) bytes of device memory;
+// `stream` is a cudaStream_t. They return a cudaError_t (0 on success).
+// --------------------------------------------------------------------------
+template <typename T, typename Acc>
+struct GpuLauncher {
+  static size_t ForwardScratchBytes(const VoteParams& p);
+  static size_t BackwardScratchBytes(const VoteParams& p);
+  static int Forward(const VoteParams& p, const int* edge_table, const T* heatmaps,
+                     const T* offsets_x, const T* offsets_y, T* output, void* scratch,
+                     void* stream);
+  static int Backward(const VoteParams& p, const int* edge_table, const T* grad_output,
+                      const T* heatmaps, const T* offsets_x, const T* offsets_y,
+                      T* grad_heatmaps, T* grad_offsets_x, T* grad_offsets_y, void* scratch,
+                      void* stream);
+};
+
+}  // namespace mdn
+
+#endif  // MDN_TF_MASS_DISPLACEMENT_MATH_H_
