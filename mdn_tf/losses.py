@@ -1,0 +1,271 @@
+"""Training losses of Mass Displacement Networks (Neverova & Kokkinos, BMVC 2018).
+
+Three terms, as in the paper (Sec. 3):
+
+(a) `heatmap_bce`: pixelwise binary cross-entropy of the heatmap *logits*
+    against binary disks of radius epsilon_c (computed from logits, so it
+    never sees log(0));
+(b) `masked_huber`: Huber loss on the displacements ox, oy, only inside the
+    epsilon_c-vicinity mask of each edge's source joint;
+(c) `final_map_loss`: on the voted (or warped) maps, binary cross-entropy
+    against epsilon_m = 1 disks for noisy-OR and max (probabilities clipped
+    to `[eps, 1 - eps]`), mean squared error against Gaussians for additive.
+
+Each function returns one value per example (`[B]`); weights and masks
+multiply per pixel and channel, so a missing joint (weight 0) contributes
+nothing.
+
+For `model.compile`, the Keras `Loss` classes below take a *packed* target:
+the target and its per-pixel weight concatenated on the channel axis
+(`pack_target`), because a Keras loss only sees `(y_true, y_pred)`.
+`build_losses` returns the `loss` and `loss_weights` dicts matching the
+output names of `mdn_tf.models.build_pose_model`.
+
+Shapes: B batch, H x W map size, J joints, E voting edges.
+"""
+
+import keras
+import tensorflow as tf
+
+COMBINES = ("noisy_or", "additive", "max")
+
+
+def _per_example_mean(values, weights):
+    """Sums weighted values per example and divides by the element count."""
+    values = values if weights is None else values * tf.cast(weights, values.dtype)
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=-1)
+
+
+def heatmap_bce(targets, logits, weights=None):
+    """Binary cross-entropy of heatmap logits against disk targets.
+
+    Args:
+        targets: `[B, H, W, J]` in [0, 1] (binary disks).
+        logits: `[B, H, W, J]` heatmap logits.
+        weights: None, or weights broadcastable to `[B, H, W, J]` (e.g.
+            `[B, 1, 1, J]` per-joint visibility). Defaults to None.
+
+    Returns:
+        `[B]` mean loss over pixels and joints.
+    """
+    with tf.name_scope("heatmap_bce"):
+        logits = tf.cast(tf.convert_to_tensor(logits, name="logits"), tf.float32)
+        targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
+        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+        return _per_example_mean(loss, weights)
+
+
+def masked_huber(targets, predictions, mask, delta=1.0):
+    """Huber loss on displacements inside the vicinity mask.
+
+    Args:
+        targets: `[B, H, W, E]` displacement targets (codec units).
+        predictions: `[B, H, W, E]` predicted displacements.
+        mask: `[B, H, W, E]` (or broadcastable) weights, 1 inside the
+            epsilon_c-vicinity of the edge's source joint, 0 elsewhere.
+        delta: Huber threshold. Defaults to 1.0.
+
+    Returns:
+        `[B]` loss summed over masked pixels divided by their number (0 for
+        an example with an empty mask).
+    """
+    with tf.name_scope("masked_huber"):
+        predictions = tf.cast(tf.convert_to_tensor(predictions, name="predictions"), tf.float32)
+        targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
+        mask = tf.broadcast_to(tf.cast(mask, tf.float32), tf.shape(predictions))
+        error = tf.abs(predictions - targets)
+        quadratic = tf.minimum(error, delta)
+        loss = 0.5 * tf.square(quadratic) + delta * (error - quadratic)
+        # Masked-out targets may hold anything (NaN included); never let them in.
+        loss = tf.where(mask > 0, loss * mask, tf.zeros_like(loss))
+        batch = tf.shape(loss)[0]
+        total = tf.reduce_sum(tf.reshape(loss, [batch, -1]), axis=-1)
+        count = tf.reduce_sum(tf.reshape(mask, [batch, -1]), axis=-1)
+        return tf.math.divide_no_nan(total, count)
+
+
+def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6):
+    """Loss on the final (voted or warped) maps.
+
+    Args:
+        targets: `[B, H, W, J]`: epsilon_m = 1 disks for noisy-OR and max,
+            Gaussians for additive.
+        maps: `[B, H, W, J]` final maps (probabilities for noisy-OR and max).
+        combine: "noisy_or", "additive" or "max". Defaults to "noisy_or".
+        weights: None or broadcastable to `[B, H, W, J]`. Defaults to None.
+        epsilon: probabilities are clipped to `[epsilon, 1 - epsilon]`.
+            Defaults to 1e-6.
+
+    Returns:
+        `[B]` mean binary cross-entropy (noisy-OR, max) or squared error
+        (additive) over pixels and joints.
+
+    Raises:
+        ValueError: for an unknown `combine`.
+    """
+    if combine not in COMBINES:
+        raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
+    with tf.name_scope("final_map_loss"):
+        maps = tf.cast(tf.convert_to_tensor(maps, name="maps"), tf.float32)
+        targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
+        if combine == "additive":
+            loss = tf.square(maps - targets)
+        else:
+            probabilities = tf.clip_by_value(maps, epsilon, 1.0 - epsilon)
+            loss = -(
+                targets * tf.math.log(probabilities)
+                + (1.0 - targets) * tf.math.log1p(-probabilities)
+            )
+        return _per_example_mean(loss, weights)
+
+
+def pack_target(target, weight=None):
+    """Concatenates a target and its weight on the channel axis.
+
+    Args:
+        target: `[B, H, W, C]` (or `[H, W, C]` inside a `tf.data` map).
+        weight: None (all ones) or broadcastable to `target`.
+
+    Returns:
+        `[..., 2C]`: channels `[:C]` the target, `[C:]` the weight.
+    """
+    target = tf.convert_to_tensor(target, tf.float32)
+    weight = tf.ones_like(target) if weight is None else tf.broadcast_to(
+        tf.cast(weight, tf.float32), tf.shape(target)
+    )
+    return tf.concat([target, weight], axis=-1)
+
+
+def pack_targets(targets, output_names):
+    """Packs the data codec's targets for a model's outputs (`model.fit`'s y).
+
+    Args:
+        targets: a dict from `mdn_tf.data.targets.MDNCodec.encode` (one
+            example) or a batch of them: "heatmaps", "offsets_x", "offsets_y",
+            "offset_weights", "final", "joint_weights".
+        output_names: the model's output names.
+
+    Returns:
+        A dict with one packed target per output that has one: heatmap-like
+        outputs ("heatmaps", "stack_k_heatmaps") and "final" weighted by
+        `joint_weights`, offsets masked by `offset_weights`.
+    """
+    joint_weights = tf.convert_to_tensor(targets["joint_weights"], tf.float32)
+    # [J] or [B, J] -> broadcastable over the map: [1, 1, J] or [B, 1, 1, J].
+    joint_weights = tf.expand_dims(tf.expand_dims(joint_weights, -2), -2)
+    packed = {}
+    for name in output_names:
+        if name == "heatmaps" or (name.startswith("stack_") and name.endswith("_heatmaps")):
+            packed[name] = pack_target(targets["heatmaps"], joint_weights)
+        elif name in ("offsets_x", "offsets_y"):
+            packed[name] = pack_target(targets[name], targets["offset_weights"])
+        elif name == "final":
+            packed[name] = pack_target(targets["final"], joint_weights)
+    return packed
+
+
+def _unpack(y_true, y_pred):
+    channels = tf.shape(y_pred)[-1]
+    y_true = tf.cast(y_true, tf.float32)
+    return y_true[..., :channels], y_true[..., channels:]
+
+
+@keras.saving.register_keras_serializable(package="mdn_tf")
+class HeatmapBCE(keras.losses.Loss):
+    """`heatmap_bce` on a packed target (`pack_target(disks, weights)`)."""
+
+    def __init__(self, name="heatmap_bce", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        targets, weights = _unpack(y_true, y_pred)
+        return heatmap_bce(targets, y_pred, weights)
+
+
+@keras.saving.register_keras_serializable(package="mdn_tf")
+class MaskedHuber(keras.losses.Loss):
+    """`masked_huber` on a packed target (`pack_target(offsets, mask)`).
+
+    Args:
+        delta: Huber threshold. Defaults to 1.0.
+    """
+
+    def __init__(self, delta=1.0, name="masked_huber", reduction="sum_over_batch_size",
+                 dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not (isinstance(delta, (int, float)) and delta > 0):
+            raise ValueError(f"delta must be a positive number. Received: delta={delta!r}")
+        self.delta = float(delta)
+
+    def call(self, y_true, y_pred):
+        targets, mask = _unpack(y_true, y_pred)
+        return masked_huber(targets, y_pred, mask, self.delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+@keras.saving.register_keras_serializable(package="mdn_tf")
+class FinalMapLoss(keras.losses.Loss):
+    """`final_map_loss` on a packed target (`pack_target(final, weights)`).
+
+    Args:
+        combine: "noisy_or", "additive" or "max". Defaults to "noisy_or".
+    """
+
+    def __init__(self, combine="noisy_or", name="final_map_loss",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if combine not in COMBINES:
+            raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
+        self.combine = combine
+
+    def call(self, y_true, y_pred):
+        targets, weights = _unpack(y_true, y_pred)
+        return final_map_loss(targets, y_pred, self.combine, weights)
+
+    def get_config(self):
+        return {**super().get_config(), "combine": self.combine}
+
+
+def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight=1.0,
+                 offset_weight=1.0, final_weight=1.0, intermediate_weight=1.0,
+                 huber_delta=1.0):
+    """Returns `(loss, loss_weights)` dicts for `model.compile`.
+
+    Args:
+        output_names: the model's output names (keys of its output dict).
+        variant: "baseline", "posthoc", "stn" or "mdn"; the final-map loss is
+            only used by the end-to-end variants (stn, mdn). Defaults to "mdn".
+        combine: the model's combine rule. Defaults to "noisy_or".
+        heatmap_weight: weight of (a) on "heatmaps". Defaults to 1.0.
+        offset_weight: weight of (b) on each of "offsets_x", "offsets_y".
+            Defaults to 1.0.
+        final_weight: weight of (c) on "final". Defaults to 1.0.
+        intermediate_weight: weight of (a) on each "stack_k_heatmaps"
+            (Hourglass intermediate supervision). Defaults to 1.0.
+        huber_delta: Huber threshold of (b). Defaults to 1.0.
+
+    Returns:
+        `(losses, loss_weights)`, keyed by output name; outputs without a
+        loss are left out.
+
+    Raises:
+        ValueError: for an unknown variant or combine.
+    """
+    variants = ("baseline", "posthoc", "stn", "mdn")
+    if variant not in variants:
+        raise ValueError(f"variant must be one of {variants}. Received: variant={variant!r}")
+    if combine not in COMBINES:
+        raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
+    losses, weights = {}, {}
+    for name in output_names:
+        if name == "heatmaps":
+            losses[name], weights[name] = HeatmapBCE(), heatmap_weight
+        elif name.startswith("stack_") and name.endswith("_heatmaps"):
+            losses[name], weights[name] = HeatmapBCE(), intermediate_weight
+        elif name in ("offsets_x", "offsets_y"):
+            losses[name], weights[name] = MaskedHuber(huber_delta), offset_weight
+        elif name == "final" and variant in ("stn", "mdn"):
+            losses[name], weights[name] = FinalMapLoss(combine), final_weight
+    return losses, weights
