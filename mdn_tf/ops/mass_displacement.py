@@ -4,13 +4,16 @@ Shapes: B batch, H x W map size, J heatmap channels, E voting edges (one
 displacement channel each), T output maps.
 """
 
+import contextlib
+import threading
+
 import tensorflow as tf
 
 from mdn_tf.ops import custom_op
 from mdn_tf.ops.voting_config import IMPLEMENTATIONS, make_voting_config
 from mdn_tf.ops.voting_tf import vote_tf
 
-_HALF_TYPES = (tf.float16, tf.bfloat16)
+_FORCE_PURE_TF = threading.local()
 _FLOAT_TYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
@@ -107,8 +110,24 @@ def _convert(value, name):
     return tensor
 
 
+@contextlib.contextmanager
+def pure_tensorflow():
+    """Within this context every vote takes the pure-TensorFlow path.
+
+    Used while tracing graphs that must run without the compiled library:
+    SavedModels for stock TF Serving, and anything loaded by a process that
+    never loads mdn_tf.
+    """
+    previous = getattr(_FORCE_PURE_TF, "active", False)
+    _FORCE_PURE_TF.active = True
+    try:
+        yield
+    finally:
+        _FORCE_PURE_TF.active = previous
+
+
 def _select_implementation(implementation):
-    if implementation == "tf":
+    if implementation == "tf" or getattr(_FORCE_PURE_TF, "active", False):
         return vote_tf
     if implementation == "custom_op":
         if not custom_op.is_available():

@@ -1,0 +1,14 @@
+"""Inference: decoding, flip test, and images + boxes -> keypoints (TF ops only)."""
+
+from mdn_tf.inference.decode import decode_keypoints
+from mdn_tf.inference.flip_test import flip_test_maps, unflip_maps
+from mdn_tf.inference.predict import crop_people, maps_to_image, predict_keypoints
+
+__all__ = [
+    "crop_people",
+    "decode_keypoints",
+    "flip_test_maps",
+    "maps_to_image",
+    "predict_keypoints",
+    "unflip_maps",
+]

@@ -1,0 +1,90 @@
+"""From images and person boxes to keypoints in image pixels, in TF ops.
+
+`predict_keypoints` is the whole inference graph: crop each person box to
+the network input, run the network (optionally with the flip test), decode
+the final maps and map the keypoints back through the inverse crop
+transform. It is what `mdn_tf.export` puts into SavedModels, and what
+evaluation runs in Python, so the two agree by construction.
+
+Shapes: N people (one image row per person), J joints.
+"""
+
+import tensorflow as tf
+
+from mdn_tf.data import transforms
+from mdn_tf.data.records import PIXELS_PER_SCALE
+from mdn_tf.inference.decode import decode_keypoints
+from mdn_tf.inference.flip_test import flip_test_maps
+
+BOX_PADDING = 1.25  # the crop is the box enlarged by 25%, as in training
+
+
+def crop_people(images, boxes, input_size, padding=BOX_PADDING):
+    """Crops every person box to the network input.
+
+    Args:
+        images: `[N, H, W, 3]` uint8 or float in [0, 1]; row n holds person n.
+        boxes: `[N, 4]` (x, y, w, h) in image pixels.
+        input_size: `(height, width)` of the network input.
+        padding: box enlargement factor. Defaults to 1.25.
+
+    Returns:
+        crops `[N, height, width, 3]` float32 in [0, 1] and the crop-to-image
+        matrices `[N, 2, 3]` at input resolution.
+    """
+    images = tf.image.convert_image_dtype(images, tf.float32)
+    boxes = tf.cast(boxes, tf.float32)
+    centers = boxes[:, :2] + 0.5 * boxes[:, 2:]
+    # affine_matrix widens the box to the input aspect ratio itself.
+    scales = boxes[:, 2:] * padding / PIXELS_PER_SCALE
+
+    def crop_one(args):
+        image, center, scale = args
+        to_input = transforms.affine_matrix(center, scale, input_size)
+        return transforms.warp_image(image, to_input, input_size), transforms.invert_affine(to_input)
+
+    return tf.map_fn(
+        crop_one,
+        (images, centers, scales),
+        fn_output_signature=(
+            tf.TensorSpec(list(input_size) + [3], tf.float32),
+            tf.TensorSpec([2, 3], tf.float32),
+        ),
+    )
+
+
+def maps_to_image(keypoints, inverse_transforms, stride):
+    """Map-pixel keypoints `[N, J, 2]` to image pixels through `[N, 2, 3]` matrices."""
+    at_input = (keypoints + 0.5) * stride - 0.5
+    return tf.linalg.matvec(inverse_transforms[:, None, :, :2], at_input) + inverse_transforms[
+        :, None, :, 2
+    ]
+
+
+def predict_keypoints(model, crops, inverse_transforms, flip_permutation=None,
+                      quarter_offset=True, output="final"):
+    """Keypoints in image pixels for crops made by `crop_people` or the pipeline.
+
+    Args:
+        model: a pose model returning a dict with `output` maps.
+        crops: `[N, h, w, 3]` network inputs.
+        inverse_transforms: `[N, 2, 3]` crop-to-image matrices.
+        flip_permutation: `[J]` left/right permutation to run the flip test,
+            None to skip it. Defaults to None.
+        quarter_offset: quarter-pixel refinement. Defaults to True.
+        output: name of the maps to decode. Defaults to "final".
+
+    Returns:
+        keypoints `[N, J, 2]` (x, y) in image pixels and scores `[N, J]`.
+    """
+
+    def predict_maps(images):
+        return tf.cast(model(images, training=False)[output], tf.float32)
+
+    if flip_permutation is None:
+        maps = predict_maps(crops)
+    else:
+        maps = flip_test_maps(predict_maps, crops, flip_permutation)
+    stride = tf.cast(tf.shape(crops)[2], tf.float32) / tf.cast(tf.shape(maps)[2], tf.float32)
+    keypoints, scores = decode_keypoints(maps, quarter_offset)
+    return maps_to_image(keypoints, tf.cast(inverse_transforms, tf.float32), stride), scores
