@@ -94,3 +94,22 @@ def test_wrong_prediction_shape_is_a_clear_error(gt_file):
     with pytest.raises(ValueError, match=r"predictions must have shape \[2958, 16, 2\].*"
                                          r"Received: shape \[5, 16, 2\]"):
         mpii_pckh(np.zeros((5, 16, 2)), gt_file)
+
+
+def test_prediction_file_round_trip_in_the_toolkit_layout(tmp_path):
+    from mdn_tf.evaluation import read_mpii_predictions, write_mpii_predictions
+
+    predictions = np.random.default_rng(0).uniform(0, 500, (3, 16, 2))
+    path = write_mpii_predictions(tmp_path / "pred_keypoints_mpii.mat", predictions,
+                                  ["a.jpg", "a.jpg", "b.jpg"])
+    np.testing.assert_allclose(read_mpii_predictions(path), predictions)
+    mat = scipy.io.loadmat(path)
+    entry = mat["pred"][0, 2]
+    assert entry["image"][0, 0]["name"][0] == "b.jpg"
+    point = entry["annorect"][0, 0]["annopoints"][0, 0]["point"][0, 5]
+    assert int(point["id"][0, 0]) == 5
+    assert point["x"][0, 0] == pytest.approx(predictions[2, 5, 0] + 1.0)
+    with pytest.raises(ValueError, match=r"image_names must name one image per prediction \(3\)"):
+        write_mpii_predictions(tmp_path / "x.mat", predictions, ["a.jpg"])
+    with pytest.raises(ValueError, match=r"predictions must have shape \[N, 16, 2\]"):
+        write_mpii_predictions(tmp_path / "x.mat", predictions[:, :15], ["a"] * 3)
