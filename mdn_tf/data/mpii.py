@@ -120,16 +120,15 @@ def _default_image_dir(path):
 
 def _to_record(source, image_path, center, scale, joints, visible, adjust_box, **extra):
     """Converts one person from MATLAB 1-based coordinates: the only place that does."""
-    center = np.asarray(center, dtype=np.float64).copy()
+    center = _as_array(source, "center", center, (2,))
     scale = float(scale)
     if adjust_box:
         center[1] += CENTER_SHIFT * scale
         scale *= SCALE_FACTOR
-    joints = np.asarray(joints, dtype=np.float64)
-    visible = np.asarray(visible, dtype=np.float64).reshape(-1)
-    if joints.shape == (MPII.num_joints, 2):
-        visible = np.where(np.all(joints == -1, axis=1), 0.0, visible)
-        joints = np.where(visible[:, None] > 0, joints - 1.0, 0.0)
+    joints = _as_array(source, "joints", joints, (MPII.num_joints, 2))
+    visible = _as_array(source, "joints_vis", visible, (MPII.num_joints,))
+    visible = np.where(np.all(joints == -1, axis=1), 0.0, visible)
+    joints = np.where(visible[:, None] > 0, joints - 1.0, 0.0)
     return make_record(
         source, MPII.num_joints, image_path, center - 1.0, scale, joints, visible, **extra
     )
@@ -180,6 +179,18 @@ def _check_joint_count(source, name, value):
         raise ValueError(
             f"{source}: {name} must list {MPII.num_joints} joints. Received: {count}"
         )
+
+
+def _as_array(source, name, value, shape):
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.shape != shape:
+        raise ValueError(
+            f"{source}: {name} must be numbers of shape {list(shape)}. Received: {name}={value!r}"
+        )
+    return array
 
 
 def _as_float(source, name, value):
