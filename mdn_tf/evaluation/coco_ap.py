@@ -174,5 +174,8 @@ def coco_keypoint_ap(results, annotation_file, verbose=True):
 def format_coco_table(stats, title="COCO OKS"):
     """A one-table summary of `coco_keypoint_ap`'s result (percent)."""
     header = f"{title:<10}" + "".join(f"{name:>7}" for name in STATS_NAMES)
-    values = f"{'':<10}" + "".join(f"{100 * stats[name]:>7.1f}" for name in STATS_NAMES)
+    # COCOeval reports -1 where a size range has no ground truth.
+    values = f"{'':<10}" + "".join(
+        f"{100 * stats[name]:>7.1f}" if stats[name] >= 0 else f"{'-':>7}" for name in STATS_NAMES
+    )
     return header + "\n" + values
