@@ -102,6 +102,17 @@ def test_corrupt_jpeg_is_reported_with_its_path(mpii_records, tmp_path, content)
         list(build_dataset(records, "mpii", batch_size=2))
 
 
+def test_damaged_jpeg_data_is_found_up_front_with_check_images(mpii_records, tmp_path):
+    data = bytearray(pathlib.Path(mpii_records[1].image).read_bytes())
+    data[2000:2600] = bytes(np.random.default_rng(0).integers(0, 256, 600, dtype=np.uint8))
+    bad = tmp_path / "damaged.jpg"
+    bad.write_bytes(bytes(data))
+    records = list(mpii_records[:2])
+    records[1] = type(records[1])(**{**vars(records[1]), "image": str(bad)})
+    with pytest.raises(ValueError, match=r"train\.json\[1\]: cannot decode JPEG .*damaged\.jpg"):
+        build_dataset(records, "mpii", check_images=True)
+
+
 def test_missing_image_file_names_the_record(mpii_records, tmp_path):
     records = list(mpii_records[:3])
     records[2] = type(records[2])(**{**vars(records[2]), "image": str(tmp_path / "gone.jpg")})

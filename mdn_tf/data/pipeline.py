@@ -31,7 +31,7 @@ from mdn_tf.skeleton import get_skeleton
 
 DEFAULT_INPUT_SIZE = {"mpii": (256, 256), "coco": (256, 192)}
 DEFAULT_STRIDE = 4
-_JPEG_TAIL = 64  # bytes searched for the end-of-image marker (padding may follow it)
+_JPEG_TAIL = 4096  # bytes searched for the end-of-image marker (padding may follow it)
 
 
 def build_dataset(
@@ -50,6 +50,7 @@ def build_dataset(
     drop_remainder=None,
     with_meta=False,
     input_context=None,
+    check_images=False,
 ):
     """Builds a batched, prefetched `tf.data.Dataset` of crops and MDN targets.
 
@@ -81,13 +82,19 @@ def build_dataset(
         input_context: a `tf.distribute.InputContext` (from
             `strategy.distribute_datasets_from_function`); shards the records
             and uses the per-replica batch size. Defaults to None.
+        check_images: decode every image once before building (slow: seconds
+            per thousand images) so that any undecodable file is reported
+            with its record up front. Without it, non-JPEG and truncated
+            files are still reported with their path during iteration.
+            Defaults to False.
 
     Returns:
         A `tf.data.Dataset` of `(image, targets)` or `(image, targets, meta)`.
 
     Raises:
         FileNotFoundError: naming the records whose image file is missing.
-        ValueError: for an empty record list or mismatched joint counts.
+        ValueError: for an empty record list or mismatched joint counts, and
+            with `check_images`, naming the first undecodable image.
 
     Example:
 
@@ -112,6 +119,8 @@ def build_dataset(
             f"Received: map_size={codec.map_size}, {codec.num_joints} joints"
         )
     _check_images_exist(records)
+    if check_images:
+        check_image_files(records)
     arrays = stack_records(records)
     if arrays["joints"].shape[1] != skeleton.num_joints:
         raise ValueError(
@@ -157,6 +166,27 @@ def _check_images_exist(records):
             f"{len(missing)} of {len(records)} records point to missing image files; "
             f"the first is {first.source or 'record 0'}: {first.image}"
         )
+
+
+def check_image_files(records):
+    """Decodes every record's image once; raises naming the first that fails.
+
+    The in-graph check of `decode_jpeg_checked` catches files that are not
+    JPEGs or are cut short; damage inside the compressed data only shows
+    when libjpeg decodes it, and its error does not name the file. This
+    eager pass does, at the cost of one full decode per image.
+
+    Raises:
+        ValueError: "<record source>: cannot decode JPEG <path>: <reason>".
+    """
+    for record in records:
+        try:
+            decode_jpeg_checked(tf.io.read_file(record.image), record.image)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+            reason = error.message.strip().splitlines()[-1]
+            raise ValueError(
+                f"{record.source or 'record'}: cannot decode JPEG {record.image}: {reason}"
+            ) from None
 
 
 def _read_file(example):
