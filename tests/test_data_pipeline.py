@@ -90,6 +90,14 @@ def test_evaluation_is_deterministic_and_keeps_the_last_partial_batch(mpii_recor
     np.testing.assert_array_equal(a[1][0].numpy(), b[1][0].numpy())
 
 
+def test_cache_changes_nothing_but_speed(mpii_records):
+    for is_training in (True, False):
+        plain = _first(build_dataset(mpii_records, "mpii", is_training=is_training, batch_size=3))
+        cached = _first(build_dataset(mpii_records, "mpii", is_training=is_training, batch_size=3,
+                                      cache=True))
+        np.testing.assert_array_equal(plain[0], cached[0])
+
+
 @pytest.mark.parametrize("content", [b"not a jpeg at all", "truncated"])
 def test_corrupt_jpeg_is_reported_with_its_path(mpii_records, tmp_path, content):
     bad = tmp_path / "broken_image.jpg"

@@ -134,9 +134,9 @@ def build_dataset(
     if input_context is not None:
         dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    dataset = dataset.map(_read_file, num_parallel_calls=tf.data.AUTOTUNE)
     if cache and is_training:
-        dataset = dataset.cache()
+        # Cache the file bytes, not decoded crops, so augmentation stays random.
+        dataset = dataset.map(_read_file, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if is_training:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat and is_training:
@@ -217,8 +217,8 @@ def parse_example(example, codec, skeleton, input_size, is_training, seed, with_
     """Turns one stacked record into `(image, targets[, meta])`.
 
     Args:
-        example: a dict of one record's tensors (`stack_records` fields plus
-            "contents", the file bytes).
+        example: a dict of one record's tensors (`stack_records` fields,
+            optionally with "contents", the file bytes already read).
         codec: the `MDNCodec` building the targets.
         skeleton: the `Skeleton` (its flip permutation).
         input_size: `(height, width)` of the crop.
@@ -226,7 +226,10 @@ def parse_example(example, codec, skeleton, input_size, is_training, seed, with_
         seed: `[2]` int64 stateless seed of this element.
         with_meta: also return the meta dict.
     """
-    image = decode_jpeg_checked(example["contents"], example["image"])
+    # Files are read here, after shuffling, so the shuffle buffer holds
+    # records rather than image bytes (unless the bytes were cached).
+    contents = example["contents"] if "contents" in example else tf.io.read_file(example["image"])
+    image = decode_jpeg_checked(contents, example["image"])
     center, scale = example["center"], example["scale"]
     rotation, flip = tf.constant(0.0), tf.constant(False)
     if is_training:

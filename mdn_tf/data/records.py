@@ -49,7 +49,9 @@ def make_record(source, num_joints, image, center, scale, joints, visibility, **
             a finite number.
     """
     center = _as_array(source, "center", center, (2,))
-    scale = np.broadcast_to(_as_array(source, "scale", scale, None), (2,)).copy()
+    scale = _as_array(source, "scale", scale, None).reshape(-1)
+    if scale.size == 1:
+        scale = np.repeat(scale, 2)
     if scale.size != 2 or np.any(scale <= 0):
         raise ValueError(
             f"{source}: scale must be a positive number or [w, h] pair. "
