@@ -149,7 +149,9 @@ def vote_tf(heatmaps, offsets_x, offsets_y, config):
 
     # A vote that cannot touch the map is dropped before any index exists:
     # this also keeps NaN, inf and 1e30 away from the float->int cast.
-    reach = float(config.radius + 1)
+    # R = kf // 2 for Gaussian, 1 for bilinear (a landing at exactly -1 still
+    # has a zero-weight tap on column/row 0 that carries offset gradient).
+    reach = float((config.radius if config.kernel == "gaussian" else 1) + 1)
     valid = (
         tf.math.is_finite(landing_x)
         & tf.math.is_finite(landing_y)
