@@ -165,6 +165,7 @@ def compile_commands(cfg, output, cuda, objdir):
                 # Plain multiply/add (no FMA contraction) so GPU values match
                 # the CPU kernel's rounding as closely as possible.
                 + ["--fmad=false", "-Wno-deprecated-gpu-targets"]
+                + ["-Xcompiler", "-Wno-deprecated-declarations"]
                 + cuda_arch_flags()
             )
             objects.append(obj)
@@ -205,13 +206,15 @@ def main(argv=None):
     parser.add_argument("--cuda", choices=["auto", "on", "off"], default=None,
                         help="overrides MDN_TF_BUILD_CUDA")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--print-flags", action="store_true",
-                        help="print the TensorFlow compile and link flags and exit")
+    parser.add_argument("--print-make-vars", action="store_true",
+                        help="print TensorFlow's flags as Makefile variables and exit")
     args = parser.parse_args(argv)
-    if args.print_flags:
+    if args.print_make_vars:
         cfg = tf_config()
-        print(" ".join(cfg["cflags"]))
-        print(" ".join(cfg["lflags"]))
+        print(f"TF_CFLAGS := {' '.join(cfg['cflags'])}")
+        print(f"TF_LFLAGS := {' '.join(cfg['lflags'])}")
+        print(f"TF_INCLUDE := {cfg['include']}")
+        print(f"TF_VERSION := {cfg['version']}")
         return 0
     if args.cuda:
         os.environ["MDN_TF_BUILD_CUDA"] = {"auto": "auto", "on": "1", "off": "0"}[args.cuda]

@@ -18,6 +18,7 @@ import re
 import threading
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
 LIBRARY_NAME = "_mass_displacement_ops.so"
@@ -33,10 +34,12 @@ _ATTRS = (
     "kernel",
     "kernel_size",
     "sigma",
+    "sigma_residual",
     "sources",
     "targets",
     "num_targets",
     "displacement_scale",
+    "displacement_scale_residual",
 )
 
 _lock = threading.Lock()
@@ -162,6 +165,17 @@ def in_xla_context():
     return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
 
 
+def _split_double(value):
+    """(float32 value, float32 residual) whose sum is `value` to ~1e-14.
+
+    Op attrs of type float are 32-bit; the kernels add the two halves back in
+    double precision so float64 inputs are voted with the exact sigma and
+    displacement_scale the pure-TensorFlow path uses.
+    """
+    high = float(np.float32(value))
+    return high, float(np.float32(value - high))
+
+
 def _library():
     if not is_available():
         raise RuntimeError(
@@ -216,6 +230,8 @@ def vote_custom_op(heatmaps, offsets_x, offsets_y, config, name=None):
                 f"when the graph is built. Received: heatmaps.shape={heatmaps.shape}"
             )
         config = config.for_channels(int(num_maps))
+        sigma, sigma_residual = _split_double(config.sigma)
+        scale, scale_residual = _split_double(config.displacement_scale)
         return library.mdn_mass_displacement(
             heatmaps,
             offsets_x,
@@ -223,9 +239,11 @@ def vote_custom_op(heatmaps, offsets_x, offsets_y, config, name=None):
             combine=config.combine,
             kernel=config.kernel,
             kernel_size=config.kernel_size,
-            sigma=config.sigma,
+            sigma=sigma,
+            sigma_residual=sigma_residual,
             sources=list(config.sources),
             targets=list(config.targets),
             num_targets=config.num_targets,
-            displacement_scale=config.displacement_scale,
+            displacement_scale=scale,
+            displacement_scale_residual=scale_residual,
         )

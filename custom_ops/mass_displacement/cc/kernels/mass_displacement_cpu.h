@@ -201,6 +201,47 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
   }
 }
 
+template <typename T, typename Acc>
+using ForwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
+                           const T*, int64_t, int64_t, const MapScratch<Acc>&, T*);
+template <typename T, typename Acc>
+using BackwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
+                            const T*, const T*, int64_t, int64_t, const MapScratch<Acc>&, T*,
+                            T*, T*, Acc*);
+
+// One instantiation per (combine, kernel), so the inner loops see constants;
+// these pick the one matching the runtime attributes.
+template <typename T, typename Acc>
+ForwardFn<T, Acc> PickForward(int combine, int kernel) {
+  const bool gauss = kernel == kGaussian;
+  switch (combine) {
+    case kAdditive:
+      return gauss ? &ForwardMap<T, Acc, kAdditive, kGaussian>
+                   : &ForwardMap<T, Acc, kAdditive, kBilinear>;
+    case kNoisyOr:
+      return gauss ? &ForwardMap<T, Acc, kNoisyOr, kGaussian>
+                   : &ForwardMap<T, Acc, kNoisyOr, kBilinear>;
+    default:
+      return gauss ? &ForwardMap<T, Acc, kMax, kGaussian> : &ForwardMap<T, Acc, kMax, kBilinear>;
+  }
+}
+
+template <typename T, typename Acc>
+BackwardFn<T, Acc> PickBackward(int combine, int kernel) {
+  const bool gauss = kernel == kGaussian;
+  switch (combine) {
+    case kAdditive:
+      return gauss ? &BackwardMap<T, Acc, kAdditive, kGaussian>
+                   : &BackwardMap<T, Acc, kAdditive, kBilinear>;
+    case kNoisyOr:
+      return gauss ? &BackwardMap<T, Acc, kNoisyOr, kGaussian>
+                   : &BackwardMap<T, Acc, kNoisyOr, kBilinear>;
+    default:
+      return gauss ? &BackwardMap<T, Acc, kMax, kGaussian>
+                   : &BackwardMap<T, Acc, kMax, kBilinear>;
+  }
+}
+
 // grad_heatmaps[pix, s] = sum over the edges leaving s of their gradient, in
 // edge order (deterministic). `pix` is a flat (b, i, j) index.
 template <typename T, typename Acc>

@@ -37,46 +37,6 @@ using ::tensorflow::Tensor;
 
 namespace {
 
-template <typename T, typename Acc>
-using ForwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
-                           const T*, int64_t, int64_t, const MapScratch<Acc>&, T*);
-template <typename T, typename Acc>
-using BackwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
-                            const T*, const T*, int64_t, int64_t, const MapScratch<Acc>&, T*,
-                            T*, T*, Acc*);
-
-// One instantiation per (combine, kernel), so the inner loops see constants.
-template <typename T, typename Acc>
-ForwardFn<T, Acc> PickForward(int combine, int kernel) {
-  const bool gauss = kernel == kGaussian;
-  switch (combine) {
-    case kAdditive:
-      return gauss ? &ForwardMap<T, Acc, kAdditive, kGaussian>
-                   : &ForwardMap<T, Acc, kAdditive, kBilinear>;
-    case kNoisyOr:
-      return gauss ? &ForwardMap<T, Acc, kNoisyOr, kGaussian>
-                   : &ForwardMap<T, Acc, kNoisyOr, kBilinear>;
-    default:
-      return gauss ? &ForwardMap<T, Acc, kMax, kGaussian> : &ForwardMap<T, Acc, kMax, kBilinear>;
-  }
-}
-
-template <typename T, typename Acc>
-BackwardFn<T, Acc> PickBackward(int combine, int kernel) {
-  const bool gauss = kernel == kGaussian;
-  switch (combine) {
-    case kAdditive:
-      return gauss ? &BackwardMap<T, Acc, kAdditive, kGaussian>
-                   : &BackwardMap<T, Acc, kAdditive, kBilinear>;
-    case kNoisyOr:
-      return gauss ? &BackwardMap<T, Acc, kNoisyOr, kGaussian>
-                   : &BackwardMap<T, Acc, kNoisyOr, kBilinear>;
-    default:
-      return gauss ? &BackwardMap<T, Acc, kMax, kGaussian>
-                   : &BackwardMap<T, Acc, kMax, kBilinear>;
-  }
-}
-
 // Edges grouped by target map (CSR), in increasing edge order.
 struct EdgesByTarget {
   std::vector<int> offsets, edges;

@@ -34,16 +34,21 @@ class VotingAttrs {
   explicit VotingAttrs(tensorflow::OpKernelConstruction* ctx) {
     std::string combine, kernel;
     int64_t kernel_size = 0, num_targets = 0;
-    float sigma = 0.f, scale = 1.f;
+    float sigma_hi = 0.f, sigma_lo = 0.f, scale_hi = 1.f, scale_lo = 0.f;
     std::vector<int64_t> sources, targets;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("combine", &combine));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("kernel", &kernel));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("kernel_size", &kernel_size));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("sigma", &sigma));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("sigma", &sigma_hi));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("sigma_residual", &sigma_lo));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("sources", &sources));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("targets", &targets));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_targets", &num_targets));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("displacement_scale", &scale));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("displacement_scale", &scale_hi));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("displacement_scale_residual", &scale_lo));
+    // float attrs are 32-bit: the residual restores a float64 value (see the op registration).
+    const double sigma = static_cast<double>(sigma_hi) + static_cast<double>(sigma_lo);
+    const double scale = static_cast<double>(scale_hi) + static_cast<double>(scale_lo);
 
     using tensorflow::errors::InvalidArgument;
     if (combine == "additive") {
@@ -67,12 +72,12 @@ class VotingAttrs {
                   InvalidArgument("kernel_size must be an odd integer in [1, 4095] for "
                                   "the Gaussian kernel; got ",
                                   kernel_size));
-      OP_REQUIRES(ctx, std::isfinite(sigma) && sigma > 0.f,
+      OP_REQUIRES(ctx, std::isfinite(sigma) && sigma > 0.0,
                   InvalidArgument("sigma must be a positive finite number for the "
                                   "Gaussian kernel; got ",
                                   sigma));
       params_.kernel_size = static_cast<int>(kernel_size);
-      const double var = static_cast<double>(sigma) * static_cast<double>(sigma);
+      const double var = sigma * sigma;
       params_.inv_var = 1.0 / var;
       params_.inv_two_var = 0.5 / var;
     } else {

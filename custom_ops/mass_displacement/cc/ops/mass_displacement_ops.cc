@@ -77,16 +77,22 @@ Status BackwardShape(InferenceContext* c) {
 
 // Attrs shared by both ops. `sources`/`targets` list the voting edges (one
 // displacement channel each); within-part voting is sources = targets = [0..J).
+// TensorFlow float attrs are 32-bit; the kernels use sigma + sigma_residual
+// (and likewise for displacement_scale), where the Python wrapper sets the
+// residual to float32(x - float32(x)), so float64 inputs see the user's double
+// to ~1e-14 while the graph still shows the readable value.
 #define MDN_VOTING_ATTRS                                   \
   Attr("T: {half, bfloat16, float, double}")               \
       .Attr("combine: {'additive', 'noisy_or', 'max'}")    \
       .Attr("kernel: {'bilinear', 'gaussian'}")            \
       .Attr("kernel_size: int >= 1")                       \
       .Attr("sigma: float = 0.0")                          \
+      .Attr("sigma_residual: float = 0.0")                 \
       .Attr("sources: list(int) >= 0")                     \
       .Attr("targets: list(int) >= 0")                     \
       .Attr("num_targets: int >= 0")                       \
-      .Attr("displacement_scale: float = 1.0")
+      .Attr("displacement_scale: float = 1.0")             \
+      .Attr("displacement_scale_residual: float = 0.0")
 
 REGISTER_OP("Mdn>MassDisplacement")
     .Input("heatmaps: T")
