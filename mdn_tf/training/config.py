@@ -1,0 +1,144 @@
+"""Command line of `training/train_mpii.py` and `training/train_coco.py`.
+
+Every option has two defaults: one for the built-in sample data (no
+`--data-dir`; a CPU-sized run that finishes in minutes on 2 cores) and one
+for real data (the paper's settings: ResNet-50 from ImageNet, RMSProp,
+learning rate 0.0025 decayed by 0.99 every epoch). An option given on the
+command line wins over `--config FILE` (JSON, keys are option names with
+underscores), which wins over the defaults.
+"""
+
+import argparse
+import json
+import os
+
+from mdn_tf.models import BACKBONES, VARIANTS
+from mdn_tf.ops.voting_config import COMBINES, KERNELS
+
+DATASETS = ("mpii", "coco")
+STRATEGIES = ("none", "mirrored", "multi_worker")
+OPTIMIZERS = ("rmsprop", "adam")
+
+# Built-in sample: a small network on 128-pixel crops (maps 32 x 32).
+SAMPLE_DEFAULTS = dict(
+    backbone="small", weights=None, epochs=40, batch_size=16, optimizer="adam",
+    learning_rate=2e-3, lr_decay=0.97, small_filters=32,
+)
+# Real data: the paper's setting (Neverova & Kokkinos, BMVC 2018, Sec. 4).
+PAPER_DEFAULTS = dict(
+    backbone="resnet50", weights="imagenet", epochs=100, batch_size=16, optimizer="rmsprop",
+    learning_rate=0.0025, lr_decay=0.99, small_filters=32,
+)
+INPUT_SIZES = {
+    ("mpii", True): (128, 128), ("coco", True): (128, 96),
+    ("mpii", False): (256, 256), ("coco", False): (256, 192),
+}
+
+
+def build_parser(dataset):
+    """Returns the `argparse.ArgumentParser` of one training script."""
+    metric = "PCKh" if dataset == "mpii" else "OKS AP"
+    parser = argparse.ArgumentParser(
+        prog=f"train_{dataset}.py",
+        description=(
+            f"Trains a Mass Displacement Network on {dataset.upper()} with model.fit and "
+            f"prints the {metric} table of the validation split. Without --data-dir it "
+            "generates (once) and trains on the built-in synthetic sample."
+        ),
+    )
+    add = parser.add_argument
+    add("--data-dir", help=(
+        "real MPII (images/ + annot/{train,valid}.json + annot/gt_valid.mat) or COCO "
+        "(train2017/, val2017/, annotations/) folder; default: the built-in sample"))
+    add("--output-dir", help="checkpoints, backup, logs, final model; default runs/<name>")
+    add("--config", help="JSON file of option values (command line wins)")
+    add("--backbone", choices=BACKBONES)
+    add("--variant", choices=VARIANTS, default="mdn")
+    add("--combine", choices=COMBINES, default="noisy_or")
+    add("--kernel", choices=KERNELS, default="bilinear")
+    add("--kernel-size", type=int, default=5)
+    add("--edges", choices=("within_part", "cross_part"), default="cross_part")
+    add("--input-size", type=int, nargs=2, metavar=("H", "W"))
+    add("--weights", help='ResNet backbone weights: "imagenet", a file, or "none"')
+    add("--num-stacks", type=int, default=8, help="Hourglass stacks")
+    add("--hourglass-filters", type=int, default=256)
+    add("--small-filters", type=int)
+    add("--epochs", type=int)
+    add("--batch-size", type=int, help="global batch size")
+    add("--steps-per-epoch", type=int, help="default: one pass over the training records")
+    add("--optimizer", choices=OPTIMIZERS)
+    add("--learning-rate", type=float)
+    add("--lr-decay", type=float, help="learning-rate factor per epoch")
+    add("--heatmap-weight", type=float, default=1.0)
+    add("--offset-weight", type=float, default=1.0)
+    add("--final-weight", type=float, default=1.0)
+    add("--eval-every", type=int, default=1,
+        help=f"epochs between validation {metric} evaluations (best-weights metric)")
+    add("--max-train-records", type=int, help="use only the first N training people")
+    add("--max-valid-records", type=int, help="use only the first N validation people")
+    if dataset == "coco":
+        add("--detections", help="detector-results JSON for the final evaluation boxes")
+    add("--strategy", choices=STRATEGIES, default="none",
+        help="multi_worker reads TF_CONFIG and uses a custom loop (keras issue 20585)")
+    add("--mixed-precision", action="store_true")
+    add("--jit-compile", action="store_true")
+    add("--seed", type=int, default=0)
+    add("--deterministic", action="store_true",
+        help="deterministic TF ops (bit-exact resume and reruns on CPU)")
+    add("--keep-checkpoints", type=int, default=3, help="epoch checkpoints kept")
+    add("--tensorboard-images", type=int, default=4, help="validation images shown per epoch")
+    add("--restart", action="store_true", help="ignore and delete an existing backup")
+    add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    return parser
+
+
+def parse_args(dataset, argv=None):
+    """Parses `argv`, merges `--config` and fills the profile defaults.
+
+    Returns:
+        An `argparse.Namespace` with every option resolved (no None left
+        where a default exists) and `sample` True when no `--data-dir` is set.
+
+    Raises:
+        SystemExit (through argparse) for unknown options; ValueError for a
+        bad config file or option value.
+    """
+    parser = build_parser(dataset)
+    args = parser.parse_args(argv)
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            values = json.load(f)
+        if not isinstance(values, dict):
+            raise ValueError(f"--config must hold a JSON object. Received: {args.config}")
+        defaults = parser.parse_args([])
+        for key, value in values.items():
+            if not hasattr(args, key):
+                raise ValueError(f"--config {args.config}: unknown option {key!r}")
+            if getattr(args, key) == getattr(defaults, key):  # not set on the command line
+                setattr(args, key, value)
+    args.dataset = dataset
+    args.sample = args.data_dir is None
+    profile = SAMPLE_DEFAULTS if args.sample else PAPER_DEFAULTS
+    for key, value in profile.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.weights in ("none", "None", ""):
+        args.weights = None
+    if not args.backbone.startswith("resnet"):
+        args.weights = None
+    if args.input_size is None:
+        args.input_size = INPUT_SIZES[(dataset, args.sample)]
+    args.input_size = tuple(args.input_size)
+    for name in ("epochs", "batch_size", "eval_every", "keep_checkpoints"):
+        value = getattr(args, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer. "
+                             f"Received: {value!r}")
+    if not 0 < args.lr_decay <= 1:
+        raise ValueError(f"--lr-decay must be in (0, 1]. Received: {args.lr_decay!r}")
+    if args.output_dir is None:
+        source = "sample" if args.sample else "real"
+        args.output_dir = os.path.join(
+            "runs", f"{dataset}_{source}_{args.backbone}_{args.variant}_{args.combine}"
+        )
+    return args
