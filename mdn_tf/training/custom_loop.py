@@ -53,7 +53,7 @@ def _worker_index(strategy):
 def train_custom_loop(args, experiment, strategy):
     """Trains under `strategy` without `model.fit`; returns the model."""
     from mdn_tf.training.callbacks import BestWeights, EpochCheckpoint
-    from mdn_tf.training.run import completed_epochs, replay_epochs
+    from mdn_tf.training.run import completed_epochs
 
     chief = is_chief(strategy)
     with strategy.scope():
@@ -71,10 +71,6 @@ def train_custom_loop(args, experiment, strategy):
     if start_epoch and os.path.exists(backup_weights):
         model.load_weights(backup_weights)
 
-    dataset = strategy.distribute_datasets_from_function(
-        lambda context: experiment.train_dataset(model.output_names, context)
-    )
-    replay_epochs(dataset, start_epoch)
     global_batch = args.batch_size
 
     def replica_step(images, targets):
@@ -131,6 +127,10 @@ def train_custom_loop(args, experiment, strategy):
             print(f"Epoch {epoch + 1}/{args.epochs}")
         progress = keras.utils.Progbar(steps, verbose=args.verbose if chief else 0)
         totals = {}
+        dataset = strategy.distribute_datasets_from_function(
+            lambda context, epoch=epoch: experiment.train_dataset(
+                model.output_names, context, epoch=epoch)
+        )
         for step, (images, targets) in enumerate(dataset, start=1):
             logs = {name: float(value) for name, value in train_step(images, targets).items()}
             for name, value in logs.items():

@@ -17,12 +17,10 @@ Output folder (`--output-dir`):
 - `model.keras`: the final model; `results.json`: tables, timings, options.
 
 Exact resume: Keras restores weights, optimizer state (and with it the
-learning-rate schedule) and the epoch. The training data of epoch e must
-also be the same as in an uninterrupted run: the pipeline reshuffles and
-re-draws its augmentation seeds every time an iterator is created (once per
-epoch, from a fixed seed), so before resuming at epoch k the script creates
-k iterators and drops them, which replays the seed sequence without reading
-any data.
+learning-rate schedule) and the epoch. The training data of epoch e is built
+from a seed that depends only on `--seed` and e (`epoch_seed`), and
+`model.fit` reads one stream of epochs starting at the restored epoch, so a
+resumed run sees exactly the batches an uninterrupted run would have seen.
 """
 
 import json
@@ -169,14 +167,19 @@ class Experiment:
             )
         return min(available, self.args.steps_per_epoch or available)
 
-    def train_dataset(self, output_names, input_context=None):
+    def train_dataset(self, output_names, input_context=None, epoch=0):
+        """The `steps_per_epoch()` batches of one epoch, `(images, packed targets)`.
+
+        Shuffle order and augmentation depend only on `--seed` and `epoch`,
+        so any epoch can be rebuilt exactly after an interruption.
+        """
         from mdn_tf.data import build_dataset
         from mdn_tf.losses import pack_targets
 
         args = self.args
         dataset = build_dataset(
             self.train_records, args.dataset, is_training=True, batch_size=args.batch_size,
-            input_size=args.input_size, codec=self.codec, seed=args.seed,
+            input_size=args.input_size, codec=self.codec, seed=epoch_seed(args.seed, epoch),
             cache=args.sample, input_context=input_context,
         )
         dataset = dataset.map(
@@ -184,6 +187,24 @@ class Experiment:
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         return dataset.take(self.steps_per_epoch())
+
+    def training_stream(self, output_names, start_epoch):
+        """All epochs from `start_epoch` on, as one dataset (for `model.fit`).
+
+        Keras keeps one iterator across epochs when `steps_per_epoch` is
+        given, so epoch e receives exactly `train_dataset(epoch=e)`,
+        whichever epoch training (re)starts from.
+        """
+        signature = self.train_dataset(output_names, epoch=start_epoch).element_spec
+
+        def epochs():
+            epoch = start_epoch
+            while True:
+                yield from self.train_dataset(output_names, epoch=epoch)
+                epoch += 1
+
+        stream = tf.data.Dataset.from_generator(epochs, output_signature=signature)
+        return stream.prefetch(2)
 
     def preview_images(self, count):
         from mdn_tf.data import build_dataset
@@ -209,7 +230,7 @@ class Experiment:
 
 def completed_epochs(backup_dir):
     """Epochs finished according to a `BackupAndRestore` folder (0 if none)."""
-    # BackupAndRestore's own metadata file; read here to replay the data seeds.
+    # BackupAndRestore's own metadata file; read here to start the data stream there.
     path = os.path.join(backup_dir, "training_metadata.json")
     if not os.path.exists(path):
         return 0
@@ -217,10 +238,9 @@ def completed_epochs(backup_dir):
         return int(json.load(f)["epoch"])
 
 
-def replay_epochs(dataset, epochs):
-    """Advances the pipeline's per-iteration seeds by `epochs` without reading data."""
-    for _ in range(epochs):
-        iter(dataset)
+def epoch_seed(seed, epoch):
+    """The data seed of one epoch: distinct per epoch, fixed by `--seed`."""
+    return int(seed) * 1_000_003 + int(epoch)
 
 
 def tensorboard_available():
@@ -272,9 +292,9 @@ def fit(args, experiment, strategy):
             optimizer=experiment.optimizer(), loss=losses, loss_weights=loss_weights,
             jit_compile=args.jit_compile,
         )
-    train = experiment.train_dataset(model.output_names)
     backup_dir = os.path.join(args.output_dir, "backup")
-    replay_epochs(train, min(completed_epochs(backup_dir), args.epochs))
+    start_epoch = min(completed_epochs(backup_dir), args.epochs)
+    train = experiment.training_stream(model.output_names, start_epoch)
     from mdn_tf.training.callbacks import (
         BestWeights,
         EpochCheckpoint,
@@ -299,7 +319,8 @@ def fit(args, experiment, strategy):
             experiment.codec.skeleton.limbs, experiment.codec.edges,
             lambda maps: decode_keypoints(maps)[0].numpy(),
         ))
-    model.fit(train, epochs=args.epochs, callbacks=callbacks, verbose=args.verbose, shuffle=False)
+    model.fit(train, epochs=args.epochs, steps_per_epoch=experiment.steps_per_epoch(),
+              callbacks=callbacks, verbose=args.verbose, shuffle=False)
     return model
 
 

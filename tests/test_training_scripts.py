@@ -1,0 +1,149 @@
+"""training/train_*.py: options, kill-and-resume, two-worker multi_worker run.
+
+The scripts run as separate processes, as a user runs them, on a tiny
+configuration of the built-in sample (64 x 64 crops, 32 training people).
+"""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from mdn_tf.training import config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = [
+    "--max-train-records", "32", "--max-valid-records", "4", "--small-filters", "8",
+    "--input-size", "64", "64", "--batch-size", "8", "--tensorboard-images", "0",
+    "--eval-every", "100", "--verbose", "0", "--seed", "3", "--deterministic",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sample_data_exists():
+    # Generated once here, so concurrent script processes never race to write it.
+    from mdn_tf.data import sample_data
+
+    sample_data.sample_data()
+
+
+def _script(dataset, output_dir, *extra, env=None):
+    command = [sys.executable, str(REPO / "training" / f"train_{dataset}.py"),
+               *TINY, "--output-dir", str(output_dir), *extra]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.Popen(command, cwd=REPO, env=environment, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _finish(process, timeout=300):
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def _weights(path):
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def _assert_same_weights(path_a, path_b):
+    a, b = _weights(path_a), _weights(path_b)
+    assert sorted(a) == sorted(b) and len(a) > 50
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    epochs = ["--epochs", "3"]
+    uninterrupted = _script("mpii", tmp_path / "straight", *epochs)
+    interrupted = _script("mpii", tmp_path / "killed", *epochs)
+    metadata = tmp_path / "killed" / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    # Kill as soon as the first epoch is backed up: the process is mid-run.
+    while time.time() < deadline and interrupted.poll() is None:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 1:
+            interrupted.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    interrupted.communicate(timeout=60)
+    assert interrupted.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (tmp_path / "killed" / "model.keras").exists()
+    epoch_at_kill = json.loads(metadata.read_text())["epoch"]
+    assert epoch_at_kill < 3
+
+    resumed = _finish(_script("mpii", tmp_path / "killed", *epochs))
+    _finish(uninterrupted)
+    assert "PCKh@0.5" in resumed and "trained" in resumed
+    for run in ("straight", "killed"):
+        assert json.loads((tmp_path / run / "backup" / "training_metadata.json").read_text())[
+            "epoch"] == 3
+    _assert_same_weights(tmp_path / "straight" / "checkpoints" / "epoch_003.weights.h5",
+                         tmp_path / "killed" / "checkpoints" / "epoch_003.weights.h5")
+    # Every epoch was checkpointed, best weights and TensorBoard logs exist.
+    assert (tmp_path / "killed" / "best.weights.h5").exists()
+    assert any((tmp_path / "straight" / "logs" / "train").iterdir())
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_trains_with_two_processes_on_localhost_to_equal_weights(tmp_path):
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = [
+        _script("mpii", tmp_path / "run", "--strategy", "multi_worker", "--epochs", "1",
+                "--steps-per-epoch", "2",
+                env={"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                              "task": {"type": "worker", "index": index}})})
+        for index in range(2)
+    ]
+    outputs = [_finish(p) for p in processes]
+    assert "PCKh@0.5" in outputs[0]  # the chief evaluates and prints the table
+    _assert_same_weights(tmp_path / "run" / "workers" / "worker_0.weights.h5",
+                         tmp_path / "run" / "workers" / "worker_1.weights.h5")
+    assert (tmp_path / "run" / "model.keras").exists()
+
+
+def test_profiles_give_sample_and_paper_defaults():
+    sample = config.parse_args("mpii", [])
+    assert (sample.sample, sample.backbone, sample.input_size) == (True, "small", (128, 128))
+    real = config.parse_args("coco", ["--data-dir", "/data/coco"])
+    assert (real.backbone, real.optimizer, real.learning_rate, real.lr_decay) == (
+        "resnet50", "rmsprop", 0.0025, 0.99)
+    assert real.input_size == (256, 192) and real.weights == "imagenet"
+
+
+def test_config_file_fills_options_not_given_on_the_command_line(tmp_path):
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps({"epochs": 7, "combine": "additive", "batch_size": 4}))
+    args = config.parse_args("mpii", ["--config", str(path), "--batch-size", "2"])
+    assert (args.epochs, args.combine, args.batch_size) == (7, "additive", 2)
+    path.write_text(json.dumps({"epochz": 7}))
+    with pytest.raises(ValueError, match="unknown option 'epochz'"):
+        config.parse_args("mpii", ["--config", str(path)])
+
+
+def test_bad_option_values_are_named():
+    with pytest.raises(ValueError, match="--epochs must be a positive integer. Received: 0"):
+        config.parse_args("mpii", ["--epochs", "0"])
+    with pytest.raises(ValueError, match="--lr-decay must be in \\(0, 1\\]. Received: 1.5"):
+        config.parse_args("mpii", ["--lr-decay", "1.5"])
+    with pytest.raises(SystemExit):
+        config.parse_args("mpii", ["--variant", "cpm"])
