@@ -32,6 +32,9 @@ class _PoseServer(tf.Module):
         super().__init__(name="pose_server")
         self.model = model
         self._input_size = tuple(int(v) for v in input_size)
+        # Saved with the model so that clients can read the crop size.
+        self.input_size = tf.Variable(self._input_size, trainable=False, dtype=tf.int32,
+                                      name="input_size")
         self._flip_permutation = flip_permutation
         self._quarter_offset = quarter_offset
         self._padding = padding

@@ -58,6 +58,12 @@ def predict_records(model, records, skeleton, batch_size=32, flip_test=True,
     return keypoints, scores
 
 
+def person_boxes(records):
+    """`[N, 4]` (x, y, w, h) boxes whose padded crops are the records' crops."""
+    size = np.stack([r.scale for r in records]) * PIXELS_PER_SCALE / BOX_PADDING
+    return np.concatenate([np.stack([r.center for r in records]) - size / 2, size], axis=1)
+
+
 def evaluate_mpii(model, records, gt_file, threshold=0.5, **predict_arguments):
     """PCKh of `model` on MPII-layout records (rows in the order of `gt_file`).
 
@@ -76,13 +82,11 @@ def evaluate_coco(model, records, annotation_file, verbose=True, **predict_argum
     """
     keypoints, scores = predict_records(model, records, "coco", verbose=verbose,
                                         **predict_arguments)
-    side = np.stack([r.scale for r in records]) * PIXELS_PER_SCALE / BOX_PADDING
-    boxes = np.concatenate([np.stack([r.center for r in records]) - side / 2, side], axis=1)
     results = make_results(
         image_ids=[r.image_id for r in records],
         keypoints=keypoints,
         keypoint_scores=scores,
-        boxes=boxes,
+        boxes=person_boxes(records),
         box_scores=[r.score for r in records],
     )
     return coco_keypoint_ap(results, annotation_file, verbose=verbose), results

@@ -1,0 +1,62 @@
+"""training/evaluate.py and training/export.py on the built-in sample."""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "training"))
+
+import evaluate as evaluate_cli  # noqa: E402
+import export as export_cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+    import keras
+
+    from mdn_tf.models import build_pose_model
+
+    keras.utils.set_random_seed(5)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    build_pose_model("small", "mdn", input_shape=(64, 64, 3)).save(path)
+    return path
+
+
+def test_keras_and_exported_saved_model_score_the_same(keras_file, tmp_path, capsys):
+    keras_result = evaluate_cli.main(["--model", str(keras_file), "--max-records", "12",
+                                      "--output-dir", str(tmp_path / "keras")])
+    printed = capsys.readouterr().out
+    assert "PCKh@0.5" in printed and "flip test on" in printed
+    assert (tmp_path / "keras" / "pred_keypoints_mpii.mat").exists()
+
+    saved = export_cli.main(["--model", str(keras_file), "--output", str(tmp_path / "saved")])
+    saved_result = evaluate_cli.main(["--model", saved, "--max-records", "12",
+                                      "--output-dir", str(tmp_path / "served")])
+    metrics = json.loads((tmp_path / "served" / "metrics.json").read_text())
+    assert metrics["flip_test"] == "exported" and metrics["people"] == 12
+    # The served graph crops whole images itself; same crops, same keypoints.
+    for key in ("Mean", "Head", "Wrist", "AUC"):
+        assert saved_result[key] == pytest.approx(keras_result[key], abs=1e-6), key
+    from mdn_tf.evaluation import read_mpii_predictions
+
+    np.testing.assert_allclose(
+        read_mpii_predictions(tmp_path / "served" / "pred_keypoints_mpii.mat"),
+        read_mpii_predictions(tmp_path / "keras" / "pred_keypoints_mpii.mat"),
+        atol=0.05,
+    )
+
+
+def test_coco_evaluation_writes_results_json(tmp_path):
+    from mdn_tf.models import build_pose_model
+
+    path = tmp_path / "coco.keras"
+    build_pose_model("small", "mdn", num_joints=17, input_shape=(64, 48, 3)).save(path)
+    result = evaluate_cli.main(["--dataset", "coco", "--model", str(path), "--no-flip",
+                                "--max-records", "10", "--output-dir", str(tmp_path)])
+    assert 0.0 <= result["AP"] <= 1.0
+    results = json.loads((tmp_path / "keypoints_results.json").read_text())
+    assert results and len(results[0]["keypoints"]) == 51
