@@ -60,3 +60,12 @@ def test_coco_evaluation_writes_results_json(tmp_path):
     assert 0.0 <= result["AP"] <= 1.0
     results = json.loads((tmp_path / "keypoints_results.json").read_text())
     assert results and len(results[0]["keypoints"]) == 51
+
+
+def test_visualize_writes_prediction_and_panel_figures(keras_file, tmp_path):
+    import visualize as visualize_cli
+
+    predictions, panels = visualize_cli.main(["--model", str(keras_file), "--num", "2",
+                                              "--output-dir", str(tmp_path)])
+    for path in (predictions, panels):
+        assert pathlib.Path(path).stat().st_size > 10_000

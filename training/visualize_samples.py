@@ -29,23 +29,7 @@ from mdn_tf.data import build_dataset, coco, mpii  # noqa: E402
 from mdn_tf.data.sample_data import sample_data  # noqa: E402
 from mdn_tf.data.targets import MDNCodec  # noqa: E402
 from mdn_tf.skeleton import get_skeleton  # noqa: E402
-
-
-def _side(name):
-    if name.startswith(("r_", "right")):
-        return "right"
-    if name.startswith(("l_", "left")):
-        return "left"
-    return "centre"
-
-
-def _limb_color(skeleton, a, b):
-    sides = {_side(skeleton.joint_names[a]), _side(skeleton.joint_names[b])} - {"centre"}
-    if sides == {"right"}:
-        return "red"
-    if sides == {"left"}:
-        return "dodgerblue"
-    return "limegreen"
+from mdn_tf.visualization import limb_color  # noqa: E402
 
 
 def _records(args):
@@ -115,7 +99,7 @@ def main(argv=None):
         ax.imshow(image, extent=extent)
         for a, b in skeleton.limbs:
             if weights[a] > 0 and weights[b] > 0:
-                ax.plot(*keypoints[[a, b]].T, color=_limb_color(skeleton, a, b), lw=2)
+                ax.plot(*keypoints[[a, b]].T, color=limb_color(skeleton, a, b), lw=2)
         ax.scatter(*keypoints[weights > 0].T, s=12, c="yellow", edgecolors="black", zorder=3)
         axes[row, 1].imshow(image, extent=extent)
         axes[row, 1].imshow(targets["heatmaps"][row].max(-1), extent=extent, cmap="magma", alpha=0.6)
@@ -128,7 +112,7 @@ def main(argv=None):
                           targets["offsets_x"][row, ..., e][mask] * norm[e],
                           targets["offsets_y"][row, ..., e][mask] * norm[e],
                           angles="xy", scale_units="xy", scale=1, width=0.004,
-                          color=_limb_color(skeleton, *codec.edges[e]), alpha=0.6)
+                          color=limb_color(skeleton, *codec.edges[e]), alpha=0.6)
         ax = axes[row, 4]
         if voted is not None:
             ax.imshow(np.sqrt(np.maximum(voted[row].max(-1), 0.0)), extent=extent, cmap="viridis")
