@@ -75,7 +75,9 @@ def build_parser(dataset):
     add("--eval-every", type=int, default=1,
         help=f"epochs between validation {metric} evaluations (best-weights metric)")
     add("--max-train-records", type=int, help="use only the first N training people")
-    add("--max-valid-records", type=int, help="use only the first N validation people")
+    if dataset == "mpii":
+        # COCO AP is computed over every annotated person, so COCO keeps them all.
+        add("--max-valid-records", type=int, help="use only the first N validation people")
     if dataset == "coco":
         add("--detections", help="detector-results JSON for the final evaluation boxes")
     add("--strategy", choices=STRATEGIES, default="none",

@@ -77,7 +77,7 @@ class Experiment:
         self.train_records = mpii.load_annotations(train, image_dir=images)
         self.valid_records = mpii.load_annotations(valid, image_dir=images, gt_file=gt)
         self.ground_truth = mpii.load_ground_truth(gt)
-        if args.max_valid_records:
+        if getattr(args, "max_valid_records", None):
             n = args.max_valid_records
             self.valid_records = self.valid_records[:n]
             self.ground_truth = {k: v[:n] for k, v in self.ground_truth.items()}
