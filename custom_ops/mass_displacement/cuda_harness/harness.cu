@@ -88,12 +88,7 @@ template <typename T>
 void CpuForward(const Problem<T>& pr, std::vector<T>* out) {
   const VoteParams& p = pr.p;
   out->assign(p.batch * p.height * p.width * p.num_targets, T(0));
-  std::vector<T> plane(p.height * p.width), w(4 * mdn::TapsPerAxis(p));
-  std::vector<int> count(p.height * p.width);
-  std::vector<T> plane_b(p.height * p.width);
-  const int taps = mdn::TapsPerAxis(p);
-  mdn::MapScratch<T> s{plane.data(), plane_b.data(), count.data(), w.data(),
-                       w.data() + taps, w.data() + 2 * taps, w.data() + 3 * taps};
+  mdn::MapScratch<T> s(p);
   auto fn = mdn::PickForward<T, T>(p.combine, p.kernel);
   for (int64_t b = 0; b < p.batch; ++b) {
     for (int64_t t = 0; t < p.num_targets; ++t) {
@@ -116,11 +111,7 @@ void CpuBackward(const Problem<T>& pr, std::vector<T>* gh, std::vector<T>* gx,
   gx->assign(pixels * p.num_edges, T(0));
   gy->assign(pixels * p.num_edges, T(0));
   std::vector<T> edges_grad(pixels * p.num_edges);
-  const int taps = mdn::TapsPerAxis(p);
-  std::vector<T> a(p.height * p.width), b_(p.height * p.width), w(4 * taps);
-  std::vector<int> count(p.height * p.width);
-  mdn::MapScratch<T> s{a.data(), b_.data(), count.data(), w.data(),
-                       w.data() + taps, w.data() + 2 * taps, w.data() + 3 * taps};
+  mdn::MapScratch<T> s(p);
   auto fn = mdn::PickBackward<T, T>(p.combine, p.kernel);
   for (int64_t b = 0; b < p.batch; ++b) {
     for (int64_t t = 0; t < p.num_targets; ++t) {

@@ -52,23 +52,6 @@ struct EdgesByTarget {
   }
 };
 
-// Per-worker buffers for MapScratch, allocated once per shard.
-template <typename Acc>
-struct OwnedScratch {
-  std::vector<Acc> a, b, w;
-  std::vector<int> count;
-  MapScratch<Acc> view;
-  OwnedScratch(const VoteParams& p, bool backward)
-      : a(p.height * p.width),
-        b(backward ? p.height * p.width : 0),
-        w(4 * static_cast<size_t>(TapsPerAxis(p))),
-        count(backward ? p.height * p.width : 0) {
-    const int taps = TapsPerAxis(p);
-    view = MapScratch<Acc>{a.data(),      b.data(),        count.data(),   w.data(),
-                           w.data() + taps, w.data() + 2 * taps, w.data() + 3 * taps};
-  }
-};
-
 // Rough cycles of one (b, t) unit, for the thread pool's sharding.
 int64_t UnitCost(const VoteParams& p) {
   const int64_t taps = TapsPerAxis(p);
@@ -103,10 +86,10 @@ class MassDisplacementCpuOp : public OpKernel {
     T* out = output->flat<T>().data();
     const int* sources = attrs_.sources().data();
     auto work = [&](int64_t begin, int64_t end) {
-      OwnedScratch<Acc> scratch(p, /*backward=*/false);
+      MapScratch<Acc> scratch(p);
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
-        fn(p, sources, by_target.of(t), heat, ox, oy, b, t, scratch.view, out);
+        fn(p, sources, by_target.of(t), heat, ox, oy, b, t, scratch, out);
       }
     };
     ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
@@ -168,10 +151,10 @@ class MassDisplacementGradCpuOp : public OpKernel {
     const int* sources = attrs_.sources().data();
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     pool->ParallelFor(p.batch * p.num_targets, 2 * UnitCost(p), [&](int64_t begin, int64_t end) {
-      OwnedScratch<Acc> scratch(p, /*backward=*/true);
+      MapScratch<Acc> scratch(p);
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
-        fn(p, sources, by_target.of(t), g, heat, ox, oy, b, t, scratch.view, gox, goy,
+        fn(p, sources, by_target.of(t), g, heat, ox, oy, b, t, scratch, gox, goy,
            direct ? gh : nullptr, ge);
       }
     });
