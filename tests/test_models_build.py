@@ -177,7 +177,9 @@ def test_only_end_to_end_variants_pass_final_gradients_to_the_heads(variant, flo
         assert (grad is not None and np.abs(grad.numpy()).sum() > 0) == flows
 
 
-@pytest.mark.parametrize("backbone, combine", [("small", "noisy_or"), ("hourglass", "additive")])
+@pytest.mark.parametrize(
+    "backbone, combine", [("small", "noisy_or"), ("hourglass", "additive"), ("resnet50", "max")]
+)
 def test_keras_file_round_trip_gives_identical_outputs(backbone, combine, tmp_path):
     model = build_pose_model(
         backbone, "mdn", combine=combine, kernel="gaussian", input_shape=(64, 64, 3),
