@@ -1,9 +1,54 @@
 """Installs mdn_tf.
 
     pip install -e ".[test]"
+
+Also compiles the MassDisplacement op against the installed TensorFlow (see
+docs/custom_op.md). When TensorFlow is not installed yet at build time (a
+fresh environment), rerun `pip install --no-build-isolation --no-deps -e .`
+once it is, or `make -C custom_ops`.
 """
 
-from setuptools import find_packages, setup
+import os
+import sys
+
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildMassDisplacementOp(build_ext):
+    """Builds mdn_tf/ops/_mass_displacement_ops.so with custom_ops/build_op.py.
+
+    MDN_TF_BUILD_OP: "auto" (default: build, and on failure warn and install
+    the pure-TensorFlow path only), "1" (a failed build fails the install),
+    "0" (skip). MDN_TF_BUILD_CUDA switches the CUDA kernels (build_op.py).
+    """
+
+    def get_ext_filename(self, ext_name):
+        # One fixed name, no Python ABI tag: the library depends on the
+        # TensorFlow version (stamped inside it), not on the CPython ABI.
+        return os.path.join(*ext_name.split(".")) + ".so"
+
+    def build_extension(self, ext):
+        mode = os.environ.get("MDN_TF_BUILD_OP", "auto").strip().lower()
+        if mode in ("0", "off", "false", "no"):
+            print("mdn_tf: MDN_TF_BUILD_OP=0, not building the compiled op")
+            return
+        sys.path.insert(0, os.path.join(HERE, "custom_ops"))
+        import build_op
+
+        try:
+            build_op.build(self.get_ext_fullpath(ext.name), log=print)
+        except build_op.BuildError as err:
+            if mode in ("1", "on", "true", "yes"):
+                raise
+            self.warn(
+                f"mdn_tf: the compiled MassDisplacement op was not built ({err}); the "
+                "pure-TensorFlow path will be used. Rebuild later with "
+                "`pip install --no-build-isolation --no-deps -e .` or `make -C custom_ops`."
+            )
+
 
 setup(
     name="mdn_tf",
@@ -14,6 +59,17 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["mdn_tf", "mdn_tf.*"]),
+    # Compiled by BuildMassDisplacementOp, not by setuptools' own compiler call.
+    ext_modules=[
+        Extension(
+            "mdn_tf.ops._mass_displacement_ops",
+            sources=[
+                "custom_ops/mass_displacement/cc/ops/mass_displacement_ops.cc",
+                "custom_ops/mass_displacement/cc/kernels/mass_displacement_kernels.cc",
+            ],
+        )
+    ],
+    cmdclass={"build_ext": BuildMassDisplacementOp},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
