@@ -1,0 +1,206 @@
+"""Times mass-displacement voting: compiled op vs pure TensorFlow (tf.function
+and XLA), and against a ResNet-50 (output stride 16) training step.
+
+    python benchmarks/bench_mass_displacement.py                 # full table
+    python benchmarks/bench_mass_displacement.py --quick         # fewer cases
+    python benchmarks/bench_mass_displacement.py --combine additive --skip-resnet
+
+Sizes: B=32, J=16, H=W=64 (float32), offsets ~ N(0, 3) pixels. Every cell is
+the median of several calls after a warm-up call (which also compiles XLA).
+Prints a Markdown table, the issue's targets with PASS/MISS, and the ResNet
+comparison. Not a test: run it on a quiet machine and read the medians.
+"""
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mdn_tf.ops import custom_op  # noqa: E402
+from mdn_tf.ops.voting_config import make_voting_config  # noqa: E402
+from mdn_tf.ops.voting_tf import vote_tf  # noqa: E402
+
+B, J, H, W = 32, 16, 64, 64
+# A 16-joint tree (MPII's skeleton), as (source, target) voting edges.
+TREE_EDGES = [(0, 1), (1, 2), (2, 6), (3, 6), (4, 3), (5, 4), (6, 7), (7, 8), (8, 9),
+              (10, 11), (11, 12), (12, 7), (13, 7), (14, 13), (15, 14)]
+CASES = {
+    "bilinear, within-part": dict(kernel="bilinear", edges=None),
+    "gaussian kf=5, within-part": dict(kernel="gaussian", kernel_size=5, edges=None),
+    "gaussian kf=13, within-part": dict(kernel="gaussian", kernel_size=13, edges=None),
+    "bilinear, cross-part (16 self + 15 tree)": dict(
+        kernel="bilinear", edges=[(j, j) for j in range(J)] + TREE_EDGES),
+}
+QUICK_CASES = ["bilinear, within-part", "gaussian kf=13, within-part"]
+
+
+def make_inputs(batch, num_edges, seed=0):
+    rng = np.random.default_rng(seed)
+    heatmaps = rng.uniform(0.0, 1.0, (batch, H, W, J)).astype("float32")
+    offsets = rng.normal(0.0, 3.0, (2, batch, H, W, num_edges)).astype("float32")
+    upstream = rng.normal(0.0, 1.0, (batch, H, W, J)).astype("float32")
+    return [tf.constant(x) for x in (heatmaps, offsets[0], offsets[1])], tf.constant(upstream)
+
+
+def median_ms(function, args, budget_s, min_reps=3, max_reps=30):
+    function(*args)  # warm-up: tracing, XLA compilation, allocator
+    start = time.perf_counter()
+    function(*args)
+    first = time.perf_counter() - start
+    reps = max(min_reps, min(max_reps, math.ceil(budget_s / max(first, 1e-6))))
+    times = [first]
+    for _ in range(reps - 1):
+        start = time.perf_counter()
+        function(*args)  # CPU ops run synchronously: the call returns when done
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def voting_functions(vote, config, upstream, jit_compile):
+    forward = tf.function(lambda h, x, y: vote(h, x, y, config), jit_compile=jit_compile)
+
+    def forward_backward(h, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch([h, x, y])
+            maps = vote(h, x, y, config)
+        return tape.gradient(maps, [h, x, y], output_gradients=upstream)
+
+    return forward, tf.function(forward_backward, jit_compile=jit_compile)
+
+
+def implementations():
+    impls = []
+    if custom_op.is_available():
+        impls.append(("compiled op", custom_op.vote_custom_op, False))
+    else:
+        print(f"(compiled op unavailable: {custom_op.unavailable_reason()})")
+    impls += [("pure TF, tf.function", vote_tf, False), ("pure TF, XLA", vote_tf, True)]
+    return impls
+
+
+def run_cases(names, combine, budget_s):
+    results = {}
+    for name in names:
+        arguments = dict(CASES[name])
+        config = make_voting_config(combine=combine, **arguments).for_channels(J)
+        inputs, upstream = make_inputs(B, len(config.sources))
+        upstream = upstream[..., : config.num_targets]
+        for impl, vote, jit in implementations():
+            forward, forward_backward = voting_functions(vote, config, upstream, jit)
+            fwd = median_ms(forward, inputs, budget_s)
+            both = median_ms(forward_backward, inputs, budget_s)
+            results[name, impl] = (fwd, both)
+            print(f"  {name:42s} {impl:22s} forward {fwd:9.1f} ms   "
+                  f"forward+backward {both:9.1f} ms", flush=True)
+    return results
+
+
+def print_table(results, names):
+    impls = [impl for impl, _, _ in implementations()]
+    print("\n| case | implementation | forward (ms) | forward+backward (ms) "
+          "| fwd+bwd speed-up of the compiled op |")
+    print("|---|---|---:|---:|---:|")
+    for name in names:
+        compiled = results.get((name, "compiled op"))
+        for impl in impls:
+            fwd, both = results[name, impl]
+            ratio = f"{both / compiled[1]:.1f}x" if compiled and impl != "compiled op" else ""
+            print(f"| {name} | {impl} | {fwd:.1f} | {both:.1f} | {ratio} |")
+
+
+def print_targets(results, names):
+    if ("bilinear, within-part", "compiled op") not in results:
+        return
+    print("\nTargets (issue: 2-core machine):")
+    bilinear = results["bilinear, within-part", "compiled op"]
+
+    def line(ok, text):
+        print(f"  [{'PASS' if ok else 'MISS'}] {text}")
+
+    line(bilinear[0] <= 6.0, f"compiled forward, bilinear within-part: {bilinear[0]:.1f} ms "
+         "(target <= 6 ms)")
+    for name in names:
+        compiled = results[name, "compiled op"][1]
+        vs_tf = results[name, "pure TF, tf.function"][1] / compiled
+        vs_xla = results[name, "pure TF, XLA"][1] / compiled
+        line(vs_tf >= 8.0, f"{name}: fwd+bwd {vs_tf:.1f}x faster than pure TF (target >= 8x)")
+        line(vs_xla >= 4.0, f"{name}: fwd+bwd {vs_xla:.1f}x faster than XLA (target >= 4x)")
+    gauss = results.get(("gaussian kf=13, within-part", "compiled op"))
+    if gauss:
+        line(gauss[0] <= 15 * bilinear[0],
+             f"Gaussian kf=13 forward = {gauss[0] / bilinear[0]:.1f}x bilinear (target <= 15x)")
+        line(gauss[1] <= 15 * bilinear[1],
+             f"Gaussian kf=13 fwd+bwd = {gauss[1] / bilinear[1]:.1f}x bilinear (target <= 15x)")
+
+
+def resnet_training_step_ms(budget_s):
+    """Median time of one SGD step of ResNet-50 at output stride 16, 256x256, batch 8."""
+    import keras
+
+    try:
+        from mdn_tf.models import build_resnet_os16
+
+        backbone = build_resnet_os16(50, input_shape=(256, 256, 3))
+        label = "mdn_tf.models.build_resnet_os16(50) (output stride 16)"
+    except ImportError:
+        backbone = keras.applications.ResNet50(include_top=False, weights=None,
+                                               input_shape=(256, 256, 3))
+        label = "keras.applications.ResNet50 (output stride 32: mdn_tf.models not available)"
+    images = keras.Input((256, 256, 3))
+    features = backbone(images)
+    maps = keras.layers.Conv2D(3 * J, 1, name="heads")(features)
+    model = keras.Model(images, maps)
+    optimizer = keras.optimizers.SGD(0.01)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(size=(8, 256, 256, 3)).astype("float32"))
+    y = tf.zeros((8,) + tuple(maps.shape[1:]))
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return label, median_ms(step, (x, y), budget_s, min_reps=3, max_reps=5)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--combine", default="noisy_or", choices=["additive", "noisy_or", "max"])
+    parser.add_argument("--quick", action="store_true", help="bilinear and kf=13 only")
+    parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--budget", type=float, default=2.0,
+                        help="seconds of repeated calls per cell (at least 3 calls)")
+    args = parser.parse_args(argv)
+
+    names = QUICK_CASES if args.quick else list(CASES)
+    print(f"mdn_tf voting benchmark: B={B} J={J} H=W={H} float32, combine={args.combine}")
+    print(f"TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    results = run_cases(names, args.combine, args.budget)
+    print_table(results, names)
+    print_targets(results, names)
+
+    if not args.skip_resnet:
+        label, step = resnet_training_step_ms(args.budget)
+        print(f"\nResNet-50 training step, 256x256, batch 8: {step:.0f} ms ({label})")
+        for name in names:
+            for impl in (i for i, _, _ in implementations()):
+                both = results[name, impl][1]
+                print(f"  {name:42s} {impl:22s} fwd+bwd at B=32 = {100 * both / step:6.1f}% "
+                      f"of the step (B=8: ~{25 * both / step:5.1f}%)")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
