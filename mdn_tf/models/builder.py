@@ -188,7 +188,9 @@ def build_pose_model(
     Example:
 
         model = build_pose_model("small", "mdn", input_shape=(128, 128, 3))
-        model.output_shape["final"]    # (None, 32, 32, 16)
+        outputs = model(np.zeros((1, 128, 128, 3), "float32"))
+        outputs["final"].shape         # (1, 32, 32, 16)
+        outputs["offsets_x"].shape     # (1, 32, 32, 31): MPII cross-part edges
     """
     _check_choice("backbone", backbone, BACKBONES)
     _check_choice("variant", variant, heads_lib.VARIANTS)
