@@ -16,6 +16,10 @@
 
 #include "mass_displacement_math.h"
 
+// The per-tap lambdas below are called four times per bilinear vote; GCC would
+// otherwise keep the larger ones out of line (a call per tap).
+#define MDN_INLINE __attribute__((always_inline))
+
 namespace mdn {
 
 // Per-worker buffers: three H*W planes and five tap arrays, reused by every
@@ -101,7 +105,7 @@ inline void FillAxisWeights(const VoteParams& p, const Axis<Acc>& a, int begin, 
 // only when kDerivatives). Both
 // give a tap the same weights, so a vote's values do not depend on the path.
 template <int kKernel, bool kDerivatives, typename Acc, typename TapFn, typename RowFn>
-inline bool VisitVote(const VoteParams& p, Acc lx, Acc ly, MapScratch<Acc>& s, TapFn&& tap,
+MDN_INLINE inline bool VisitVote(const VoteParams& p, Acc lx, Acc ly, MapScratch<Acc>& s, TapFn&& tap,
                       RowFn&& row) {
   const int64_t W = p.width;
   // For lx >= 0 truncation is floor; NaN fails the test and is dropped below.
@@ -140,8 +144,9 @@ inline Acc Dot(const Acc* a, const Acc* b, int begin, int end) {
   for (; k + 4 <= end; k += 4) {
     for (int l = 0; l < 4; ++l) lane[l] += a[k + l] * b[k + l];
   }
-  for (int l = 0; k < end; ++k, ++l) lane[l] += a[k] * b[k];
-  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+  Acc tail = 0;  // a separate register: indexing lane[] here spilled it to memory
+  for (; k < end; ++k) tail += a[k] * b[k];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + tail;
 }
 
 template <int kCombine, typename Acc>
@@ -175,10 +180,10 @@ void ForwardMap(const VoteParams& params, const int* sources, MapEdges map_edges
         VisitVote<kKernel, false>(
             p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
             Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
-            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) {
+            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
               Accumulate<kCombine>(acc[q], TapValue(tx, ty, c));
             },
-            [&](int64_t q, int begin, int end, Acc wy, Acc) {
+            [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
               const Acc r = wy * c;  // TapValue(wx, wy, c) = wx * (wy * c)
               Acc* out_row = acc + q;
               for (int k = begin; k < end; ++k) Accumulate<kCombine>(out_row[k], wx[k] * r);
@@ -195,7 +200,7 @@ void ForwardMap(const VoteParams& params, const int* sources, MapEdges map_edges
 // Noisy-OR statistics of one tap: zero factors are counted, not multiplied in
 // (see NoisyOrDmDv). Max: the maximum and how many taps reach it.
 template <int kCombine, typename Acc>
-inline void AddTapStatistics(Acc v, Acc& stat, int& count) {
+MDN_INLINE inline void AddTapStatistics(Acc v, Acc& stat, int& count) {
   if (kCombine == kNoisyOr) {
     const Acc factor = Acc(1) - v;
     count += factor == Acc(0);
@@ -208,11 +213,13 @@ inline void AddTapStatistics(Acc v, Acc& stat, int& count) {
 
 // dm/dv of one tap, from the statistics of its output pixel.
 template <int kCombine, typename Acc>
-inline Acc TapDmDv(Acc v, Acc stat, int count) {
+MDN_INLINE inline Acc TapDmDv(Acc v, Acc stat, int count) {
   if (kCombine == kAdditive) return Acc(1);
   if (kCombine == kNoisyOr) return NoisyOrDmDv(Acc(1) - v, count, stat);
-  // max: the winners (v == m > 0) share the gradient.
-  return (stat > Acc(0) && v == stat) ? Acc(1) / static_cast<Acc>(count) : Acc(0);
+  // max: the winners (v == m > 0) share the gradient. Unconditional division
+  // (count >= 1 wherever it matters) and no && keep the row loop vectorisable.
+  const Acc share = Acc(1) / static_cast<Acc>(count > 0 ? count : 1);
+  return ((stat > Acc(0)) & (v == stat)) ? share : Acc(0);
 }
 
 // Backward of one output map. Writes the offset gradients of its edges and
@@ -251,13 +258,29 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
           VisitVote<kKernel, false>(
               p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
               Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
-              [&](int64_t q, Acc tx, Acc ty, Acc, Acc) {
+              [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
                 AddTapStatistics<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
               },
-              [&](int64_t q, int begin, int end, Acc wy, Acc) {
+              [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
                 const Acc r = wy * c;
-                for (int k = begin; k < end; ++k) {
-                  AddTapStatistics<kCombine>(wx[k] * r, stat[q + k], count[q + k]);
+                if (kCombine == kNoisyOr) {
+                  // Split into simple loops (one type each) that vectorise;
+                  // same arithmetic as AddTapStatistics.
+                  Acc* __restrict factor = tap_grad;
+                  Acc* __restrict product = stat + q;
+                  const Acc* __restrict weight = wx;
+                  for (int k = begin; k < end; ++k) factor[k] = Acc(1) - weight[k] * r;
+                  for (int k = begin; k < end; ++k) {
+                    // A zero factor multiplies by 1 instead (factor + 1 == 1 exactly).
+                    product[k] *= factor[k] + static_cast<Acc>(factor[k] == Acc(0));
+                  }
+                  for (int k = begin; k < end; ++k) {
+                    if (factor[k] == Acc(0)) ++count[q + k];  // rare: certain votes
+                  }
+                } else {
+                  for (int k = begin; k < end; ++k) {
+                    AddTapStatistics<kCombine>(wx[k] * r, stat[q + k], count[q + k]);
+                  }
                 }
               });
         }
@@ -280,19 +303,24 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
         const bool located = VisitVote<kKernel, true>(
             p, Land(p, j, static_cast<Acc>(offsets_x[pe])),
             Land(p, i, static_cast<Acc>(offsets_y[pe])), s,
-            [&](int64_t q, Acc tx, Acc ty, Acc dtx, Acc dty) {
+            [&](int64_t q, Acc tx, Acc ty, Acc dtx, Acc dty) MDN_INLINE {
               const Acc gv = g[q] * TapDmDv<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
               dc += tx * ty * gv;
               dx += dtx * ty * gv;
               dy += tx * dty * gv;
             },
-            [&](int64_t q, int begin, int end, Acc wy, Acc dwy) {
+            [&](int64_t q, int begin, int end, Acc wy, Acc dwy) MDN_INLINE {
               const Acc r = wy * c;
+              Acc* __restrict grad_of_tap = tap_grad;
+              const Acc* __restrict weight = wx;
+              const Acc* __restrict upstream = g + q;
+              const Acc* __restrict row_stat = stat + q;
+              const int* __restrict row_count = count + q;
               for (int k = begin; k < end; ++k) {
-                tap_grad[k] = kCombine == kAdditive
-                                  ? g[q + k]
-                                  : g[q + k] * TapDmDv<kCombine>(wx[k] * r, stat[q + k],
-                                                                 count[q + k]);
+                grad_of_tap[k] = kCombine == kAdditive
+                                     ? upstream[k]
+                                     : upstream[k] * TapDmDv<kCombine>(weight[k] * r,
+                                                                       row_stat[k], row_count[k]);
               }
               const Acc along_x = Dot(wx, tap_grad, begin, end);  // sum wx * g
               dc += wy * along_x;
@@ -370,5 +398,7 @@ inline void ReduceHeatmapGradient(const VoteParams& p, const EdgeTableView& tabl
 }
 
 }  // namespace mdn
+
+#undef MDN_INLINE
 
 #endif  // MDN_TF_MASS_DISPLACEMENT_CPU_H_

@@ -184,8 +184,9 @@ template <typename Acc>
 MDN_HD Acc NoisyOrDmDv(Acc factor, int zero_factors, Acc nonzero_product) {
   const bool is_zero = factor == Acc(0);
   const Acc without_this = nonzero_product / (is_zero ? Acc(1) : factor);
-  return is_zero ? (zero_factors == 1 ? nonzero_product : Acc(0))
-                 : (zero_factors == 0 ? without_this : Acc(0));
+  const Acc if_zero = zero_factors == 1 ? nonzero_product : Acc(0);
+  const Acc if_nonzero = zero_factors == 0 ? without_this : Acc(0);
+  return is_zero ? if_zero : if_nonzero;
 }
 
 // Initial value of an output accumulator: a sum, a product of (1 - v), a max.
