@@ -54,8 +54,7 @@ Problem<T> MakeProblem(unsigned seed, int combine, int kernel, int kf, bool cros
   p.combine = combine, p.kernel = kernel, p.scale = scale;
   p.kernel_size = kernel == mdn::kGaussian ? kf : 2;
   const double sigma = kf / 6.0;
-  p.inv_var = 1.0 / (sigma * sigma);
-  p.inv_two_var = 0.5 / (sigma * sigma);
+  p.SetSigma(sigma);
   for (int j = 0; j < J; ++j) pr.sources.push_back(j), pr.targets.push_back(j);
   if (cross) {  // a tree: every map but the root also votes for its parent
     for (int j = 1; j < J; ++j) pr.sources.push_back(j), pr.targets.push_back((j - 1) / 2);

@@ -63,9 +63,10 @@ inline VoteParams Specialise(const VoteParams& params) {
 }
 
 // Weights (and derivatives) of taps [begin, end) along one axis. The Gaussian
-// uses exp() three times and a multiplicative recurrence outward from the
-// centre tap, w(d + 1) = w(d) * exp(-(2d + 1) / (2 sigma^2)), instead of one
-// exp() per tap: a few ulps from the direct formula, a large saving for kf=13.
+// uses exp() twice and a multiplicative recurrence outward from the centre
+// tap, w(d + 1) = w(d) * r(d) with r(d) = exp(-(2d + 1) / (2 sigma^2)) and
+// r(d + 1) = r(d) * exp(-1/sigma^2); leftward ratios are exp(-1/sigma^2) /
+// r(d0). A few ulps from the direct formula, and far fewer exp() calls.
 template <bool kDerivatives, typename Acc>
 inline void FillAxisWeights(const VoteParams& p, const Axis<Acc>& a, int begin, int end,
                             Acc* w, Acc* dw) {
@@ -77,15 +78,16 @@ inline void FillAxisWeights(const VoteParams& p, const Axis<Acc>& a, int begin, 
   const int centre = p.kernel_size / 2;
   const Acc d0 = static_cast<Acc>(a.first + centre) - a.pos;  // in [-0.5, 0.5]
   const Acc w0 = Exp(-(d0 * d0) * alpha);
-  const Acc step_sq = Exp(Acc(-2) * alpha);
+  const Acc step_sq = static_cast<Acc>(p.ratio_step);
+  const Acc right = Exp(-(Acc(2) * d0 + Acc(1)) * alpha);
   if (centre >= begin && centre < end) w[centre] = w0;
-  Acc weight = w0, ratio = Exp(-(Acc(2) * d0 + Acc(1)) * alpha);
+  Acc weight = w0, ratio = right;
   for (int k = centre + 1; k < end; ++k) {  // d = d0 + (k - centre) grows
     weight *= ratio;
     ratio *= step_sq;
     if (k >= begin) w[k] = weight;
   }
-  weight = w0, ratio = Exp((Acc(2) * d0 - Acc(1)) * alpha);
+  weight = w0, ratio = step_sq / right;  // exp((2 d0 - 1) / (2 sigma^2))
   for (int k = centre - 1; k >= begin; --k) {  // d shrinks
     weight *= ratio;
     ratio *= step_sq;
@@ -133,20 +135,6 @@ MDN_INLINE inline bool VisitVote(const VoteParams& p, Acc lx, Acc ly, MapScratch
         kDerivatives ? dwy[ky] : Acc(0));
   }
   return true;
-}
-
-// sum_k a[k] * b[k] over [begin, end) with four partial sums in a fixed order:
-// deterministic, and not bound by the latency of one long addition chain.
-template <typename Acc>
-inline Acc Dot(const Acc* a, const Acc* b, int begin, int end) {
-  Acc lane[4] = {0, 0, 0, 0};
-  int k = begin;
-  for (; k + 4 <= end; k += 4) {
-    for (int l = 0; l < 4; ++l) lane[l] += a[k + l] * b[k + l];
-  }
-  Acc tail = 0;  // a separate register: indexing lane[] here spilled it to memory
-  for (; k < end; ++k) tail += a[k] * b[k];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + tail;
 }
 
 template <int kCombine, typename Acc>
@@ -220,6 +208,12 @@ MDN_INLINE inline Acc TapDmDv(Acc v, Acc stat, int count) {
   // (count >= 1 wherever it matters) and no && keep the row loop vectorisable.
   const Acc share = Acc(1) / static_cast<Acc>(count > 0 ? count : 1);
   return ((stat > Acc(0)) & (v == stat)) ? share : Acc(0);
+}
+
+// dL/dv of one tap: the upstream gradient times dm/dv.
+template <int kCombine, typename Acc>
+MDN_INLINE inline Acc TapGrad(Acc upstream, Acc v, Acc stat, int count) {
+  return kCombine == kAdditive ? upstream : upstream * TapDmDv<kCombine>(v, stat, count);
 }
 
 // Backward of one output map. Writes the offset gradients of its edges and
@@ -310,21 +304,30 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
               dy += tx * dty * gv;
             },
             [&](int64_t q, int begin, int end, Acc wy, Acc dwy) MDN_INLINE {
+              // sum_cols wx * dL/dv and sum_cols dwx * dL/dv in one pass with
+              // four fixed partial sums (deterministic; no store-then-reload
+              // of the per-tap gradients).
               const Acc r = wy * c;
-              Acc* __restrict grad_of_tap = tap_grad;
-              const Acc* __restrict weight = wx;
-              const Acc* __restrict upstream = g + q;
-              const Acc* __restrict row_stat = stat + q;
-              const int* __restrict row_count = count + q;
-              for (int k = begin; k < end; ++k) {
-                grad_of_tap[k] = kCombine == kAdditive
-                                     ? upstream[k]
-                                     : upstream[k] * TapDmDv<kCombine>(weight[k] * r,
-                                                                       row_stat[k], row_count[k]);
+              Acc along[4] = {0, 0, 0, 0}, slope[4] = {0, 0, 0, 0};
+              int k = begin;
+              for (; k + 4 <= end; k += 4) {
+                for (int l = 0; l < 4; ++l) {
+                  const Acc gv = TapGrad<kCombine>(g[q + k + l], wx[k + l] * r, stat[q + k + l],
+                                                   count[q + k + l]);
+                  along[l] += wx[k + l] * gv;
+                  slope[l] += dwx[k + l] * gv;
+                }
               }
-              const Acc along_x = Dot(wx, tap_grad, begin, end);  // sum wx * g
+              Acc along_tail = 0, slope_tail = 0;
+              for (; k < end; ++k) {
+                const Acc gv = TapGrad<kCombine>(g[q + k], wx[k] * r, stat[q + k], count[q + k]);
+                along_tail += wx[k] * gv;
+                slope_tail += dwx[k] * gv;
+              }
+              const Acc along_x = ((along[0] + along[1]) + (along[2] + along[3])) + along_tail;
+              const Acc slope_x = ((slope[0] + slope[1]) + (slope[2] + slope[3])) + slope_tail;
               dc += wy * along_x;
-              dx += wy * Dot(dwx, tap_grad, begin, end);
+              dx += wy * slope_x;
               dy += dwy * along_x;
             });
         // v = K(x') * c and x' = x + s * o: chain rule for the three inputs.

@@ -42,9 +42,17 @@ struct VoteParams {
   int kernel = kBilinear;
   int kernel_size = 2;  // taps per axis: 2 for bilinear, kf (odd) for Gaussian
   double scale = 1.0;   // displacement_scale s
-  // 1/sigma^2 and 1/(2 sigma^2), precomputed once (Gaussian only).
+  // 1/sigma^2, 1/(2 sigma^2) and exp(-1/sigma^2), precomputed once by
+  // SetSigma (Gaussian only).
   double inv_var = 0.0;
   double inv_two_var = 0.0;
+  double ratio_step = 0.0;
+
+  void SetSigma(double sigma) {
+    inv_var = 1.0 / (sigma * sigma);
+    inv_two_var = 0.5 * inv_var;
+    ratio_step = exp(-inv_var);
+  }
 };
 
 MDN_HD int TapsPerAxis(const VoteParams& p) {

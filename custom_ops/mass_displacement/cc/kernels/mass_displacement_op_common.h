@@ -77,9 +77,7 @@ class VotingAttrs {
                                   "Gaussian kernel; got ",
                                   sigma));
       params_.kernel_size = static_cast<int>(kernel_size);
-      const double var = sigma * sigma;
-      params_.inv_var = 1.0 / var;
-      params_.inv_two_var = 0.5 / var;
+      params_.SetSigma(sigma);
     } else {
       ctx->CtxFailure(
           InvalidArgument("kernel must be 'bilinear' or 'gaussian'; got '", kernel, "'"));
