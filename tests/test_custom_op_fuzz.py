@@ -156,12 +156,49 @@ def test_malformed_static_shapes_fail_when_the_graph_is_built(case):
         function.get_concrete_function(*specs)
 
 
+def _no_saved_statistics():
+    return tf.zeros((0, 0, 0, 0)), tf.zeros((0, 0, 0, 0), tf.int32)
+
+
 def test_gradient_op_checks_the_upstream_gradient_shape():
     inputs = (_zeros(1, 3, 4, 2), _zeros(1, 3, 4, 2), _zeros(1, 3, 4, 2))
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"grad_output must have the output's shape \[B, H, W, T\] = "
                              r"\[1,3,4,2\]; got \[1,3,4,3\]"):
-        _raw_ops().mdn_mass_displacement_grad(_zeros(1, 3, 4, 3), *inputs, **_attrs())
+        _raw_ops().mdn_mass_displacement_grad(_zeros(1, 3, 4, 3), *inputs,
+                                              *_no_saved_statistics(), **_attrs())
+
+
+def test_gradient_op_checks_the_saved_statistics_shape():
+    inputs = (_zeros(1, 3, 4, 2), _zeros(1, 3, 4, 2), _zeros(1, 3, 4, 2))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"saved_stat and saved_count must both be empty or have the "
+                             r"output's shape \[B, H, W, T\] = \[1,3,4,2\]"):
+        _raw_ops().mdn_mass_displacement_grad(
+            _zeros(1, 3, 4, 2), *inputs, _zeros(1, 3, 4, 1), tf.zeros((1, 3, 4, 1), tf.int32),
+            **_attrs(combine="max"))
+
+
+@pytest.mark.parametrize("combine", ["noisy_or", "max"])
+@pytest.mark.parametrize("kernel", ["bilinear", "gaussian"])
+def test_saved_statistics_give_the_same_gradient_as_recomputing_them(combine, kernel):
+    rng = np.random.default_rng(8)
+    heatmaps = tf.constant(rng.uniform(-0.2, 1.2, (2, 9, 10, 3)), tf.float32)
+    heatmaps = tf.tensor_scatter_nd_update(heatmaps, [[0, 4, 4, 0]], [1.0])  # a certain vote
+    offsets_x = tf.constant(np.round(rng.normal(0, 2, (2, 9, 10, 3))), tf.float32)
+    offsets_y = tf.constant(rng.normal(0, 2, (2, 9, 10, 3)), tf.float32)
+    upstream = tf.constant(rng.normal(size=(2, 9, 10, 3)), tf.float32)
+    attrs = _attrs(combine=combine, kernel=kernel, kernel_size=3 if kernel == "gaussian" else 2,
+                   sigma=0.8, sources=[0, 1, 2], targets=[0, 1, 2], num_targets=3)
+    ops = _raw_ops()
+    output, stat, count = ops.mdn_mass_displacement(heatmaps, offsets_x, offsets_y, **attrs)
+    assert stat.shape == output.shape and count.shape == output.shape
+    saved = ops.mdn_mass_displacement_grad(upstream, heatmaps, offsets_x, offsets_y, stat, count,
+                                           **attrs)
+    recomputed = ops.mdn_mass_displacement_grad(upstream, heatmaps, offsets_x, offsets_y,
+                                                *_no_saved_statistics(), **attrs)
+    for got, want in zip(saved, recomputed):
+        assert got.numpy().tobytes() == want.numpy().tobytes()
 
 
 def test_wrapper_rejects_mixed_or_integer_dtypes():

@@ -74,9 +74,13 @@ def read_build_stamp(path):
 
 def _register_gradient(library):
     @tf.RegisterGradient("Mdn>MassDisplacement")
-    def _mass_displacement_grad(op, grad):
+    def _mass_displacement_grad(op, grad, unused_stat_grad, unused_count_grad):
+        # Outputs 1 and 2 are the noisy-OR/max statistics the forward kernel
+        # saved (empty when it did not): the backward kernel reuses them.
         attrs = {name: op.get_attr(name) for name in _ATTRS}
-        return library.mdn_mass_displacement_grad(grad, *op.inputs, **attrs)
+        return library.mdn_mass_displacement_grad(
+            grad, *op.inputs, op.outputs[1], op.outputs[2], **attrs
+        )
 
 
 def _try_load():
@@ -232,6 +236,7 @@ def vote_custom_op(heatmaps, offsets_x, offsets_y, config, name=None):
         config = config.for_channels(int(num_maps))
         sigma, sigma_residual = _split_double(config.sigma)
         scale, scale_residual = _split_double(config.displacement_scale)
+        # Output 0 is the voted maps; 1 and 2 are statistics for the gradient.
         return library.mdn_mass_displacement(
             heatmaps,
             offsets_x,
@@ -246,4 +251,4 @@ def vote_custom_op(heatmaps, offsets_x, offsets_y, config, name=None):
             num_targets=config.num_targets,
             displacement_scale=scale,
             displacement_scale_residual=scale_residual,
-        )
+        )[0]

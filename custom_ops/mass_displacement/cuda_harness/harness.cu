@@ -96,7 +96,7 @@ void CpuForward(const Problem<T>& pr, std::vector<T>* out) {
         if (pr.targets[e] == t) edges.push_back(static_cast<int>(e));
       }
       fn(p, pr.sources.data(), mdn::MapEdges{edges.data(), static_cast<int>(edges.size())},
-         pr.heat.data(), pr.ox.data(), pr.oy.data(), b, t, s, out->data());
+         pr.heat.data(), pr.ox.data(), pr.oy.data(), b, t, s, out->data(), nullptr, nullptr);
     }
   }
 }
@@ -119,7 +119,8 @@ void CpuBackward(const Problem<T>& pr, std::vector<T>* gh, std::vector<T>* gx,
         if (pr.targets[e] == t) edges.push_back(static_cast<int>(e));
       }
       fn(p, pr.sources.data(), mdn::MapEdges{edges.data(), static_cast<int>(edges.size())},
-         pr.grad.data(), pr.heat.data(), pr.ox.data(), pr.oy.data(), b, t, s, gx->data(),
+         pr.grad.data(), pr.heat.data(), pr.ox.data(), pr.oy.data(), nullptr, nullptr, b, t, s,
+         gx->data(),
          gy->data(), nullptr, edges_grad.data());
     }
   }

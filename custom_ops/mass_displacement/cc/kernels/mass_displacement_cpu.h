@@ -137,54 +137,6 @@ MDN_INLINE inline bool VisitVote(const VoteParams& p, Acc lx, Acc ly, MapScratch
   return true;
 }
 
-template <int kCombine, typename Acc>
-inline void Accumulate(Acc& acc, Acc v) {
-  if (kCombine == kAdditive) {
-    acc += v;
-  } else if (kCombine == kNoisyOr) {
-    acc *= Acc(1) - v;
-  } else {
-    acc = v > acc ? v : acc;  // max; NaN never wins
-  }
-}
-
-template <typename T, typename Acc, int kCombine, int kKernel>
-void ForwardMap(const VoteParams& params, const int* sources, MapEdges map_edges,
-                const T* heatmaps, const T* offsets_x, const T* offsets_y, int64_t b,
-                int64_t t, MapScratch<Acc>& s, T* output) {
-  const VoteParams p = Specialise<kCombine, kKernel>(params);
-  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
-  const int64_t plane = H * W;
-  Acc* acc = s.plane_a();
-  const Acc* wx = s.wx();
-  std::fill(acc, acc + plane, InitialAccumulator<Acc>(kCombine));
-  for (int n = 0; n < map_edges.count; ++n) {
-    const int e = map_edges.edges[n];
-    const int source = sources[e];
-    for (int64_t i = 0; i < H; ++i) {
-      for (int64_t j = 0; j < W; ++j) {
-        const int64_t pix = (b * H + i) * W + j;
-        const Acc c = HeatValue(kCombine, static_cast<Acc>(heatmaps[pix * J + source]));
-        VisitVote<kKernel, false>(
-            p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
-            Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
-            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
-              Accumulate<kCombine>(acc[q], TapValue(tx, ty, c));
-            },
-            [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
-              const Acc r = wy * c;  // TapValue(wx, wy, c) = wx * (wy * c)
-              Acc* out_row = acc + q;
-              for (int k = begin; k < end; ++k) Accumulate<kCombine>(out_row[k], wx[k] * r);
-            });
-      }
-    }
-  }
-  const int64_t T_ = p.num_targets;
-  for (int64_t q = 0; q < plane; ++q) {
-    output[(b * plane + q) * T_ + t] = static_cast<T>(FinalValue(kCombine, acc[q]));
-  }
-}
-
 // Noisy-OR statistics of one tap: zero factors are counted, not multiplied in
 // (see NoisyOrDmDv). Max: the maximum and how many taps reach it.
 template <int kCombine, typename Acc>
@@ -196,6 +148,114 @@ MDN_INLINE inline void AddTapStatistics(Acc v, Acc& stat, int& count) {
   } else {
     count = v > stat ? 1 : count + (v == stat);
     stat = v > stat ? v : stat;
+  }
+}
+
+// Noisy-OR and max: per-pixel statistics of map (b, t) into stat/count
+// (noisy-OR: product of the non-zero factors 1 - v and number of zero factors;
+// max: maximum and number of taps reaching it). The forward pass derives m
+// from them and keeps them for the backward pass.
+template <typename T, typename Acc, int kCombine, int kKernel>
+void AccumulateStatistics(const VoteParams& p, const int* sources, MapEdges map_edges,
+                          const T* heatmaps, const T* offsets_x, const T* offsets_y, int64_t b,
+                          MapScratch<Acc>& s, Acc* stat, int* count) {
+  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  const Acc* wx = s.wx();
+  Acc* tap_scratch = s.tap_grad();
+  std::fill(stat, stat + H * W, kCombine == kNoisyOr ? Acc(1) : Acc(0));
+  std::fill(count, count + H * W, 0);
+  for (int n = 0; n < map_edges.count; ++n) {
+    const int e = map_edges.edges[n];
+    const int source = sources[e];
+    for (int64_t i = 0; i < H; ++i) {
+      for (int64_t j = 0; j < W; ++j) {
+        const int64_t pix = (b * H + i) * W + j;
+        const Acc c = HeatValue(kCombine, static_cast<Acc>(heatmaps[pix * J + source]));
+        VisitVote<kKernel, false>(
+            p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
+            Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
+            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
+              AddTapStatistics<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
+            },
+            [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
+              const Acc r = wy * c;
+              if (kCombine == kNoisyOr) {
+                // Split into simple loops (one type each) that vectorise;
+                // same arithmetic as AddTapStatistics.
+                Acc* __restrict factor = tap_scratch;
+                Acc* __restrict product = stat + q;
+                const Acc* __restrict weight = wx;
+                for (int k = begin; k < end; ++k) factor[k] = Acc(1) - weight[k] * r;
+                for (int k = begin; k < end; ++k) {
+                  // A zero factor multiplies by 1 instead (factor + 1 == 1 exactly).
+                  product[k] *= factor[k] + static_cast<Acc>(factor[k] == Acc(0));
+                }
+                for (int k = begin; k < end; ++k) {
+                  if (factor[k] == Acc(0)) ++count[q + k];  // rare: certain votes
+                }
+              } else {
+                for (int k = begin; k < end; ++k) {
+                  AddTapStatistics<kCombine>(wx[k] * r, stat[q + k], count[q + k]);
+                }
+              }
+            });
+      }
+    }
+  }
+}
+
+// Forward pass of one output map. For noisy-OR and max, `saved_stat` /
+// `saved_count` ([B, H, W, T], or null) receive the statistics so the
+// backward pass need not recompute them.
+template <typename T, typename Acc, int kCombine, int kKernel>
+void ForwardMap(const VoteParams& params, const int* sources, MapEdges map_edges,
+                const T* heatmaps, const T* offsets_x, const T* offsets_y, int64_t b,
+                int64_t t, MapScratch<Acc>& s, T* output, T* saved_stat, int* saved_count) {
+  const VoteParams p = Specialise<kCombine, kKernel>(params);
+  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  const int64_t plane = H * W, T_ = p.num_targets;
+  Acc* acc = s.plane_a();
+  int* count = s.plane_count();
+  if (kCombine != kAdditive) {
+    AccumulateStatistics<T, Acc, kCombine, kKernel>(p, sources, map_edges, heatmaps, offsets_x,
+                                                    offsets_y, b, s, acc, count);
+    for (int64_t q = 0; q < plane; ++q) {
+      const int64_t out = (b * plane + q) * T_ + t;
+      // Noisy-OR: m = 1 - prod(1 - v), which is 1 as soon as one factor is 0.
+      const Acc m = kCombine == kMax ? acc[q] : (count[q] > 0 ? Acc(1) : Acc(1) - acc[q]);
+      output[out] = static_cast<T>(m);
+      if (saved_stat != nullptr) {
+        saved_stat[out] = static_cast<T>(acc[q]);
+        saved_count[out] = count[q];
+      }
+    }
+    return;
+  }
+  const Acc* wx = s.wx();
+  std::fill(acc, acc + plane, Acc(0));
+  for (int n = 0; n < map_edges.count; ++n) {
+    const int e = map_edges.edges[n];
+    const int source = sources[e];
+    for (int64_t i = 0; i < H; ++i) {
+      for (int64_t j = 0; j < W; ++j) {
+        const int64_t pix = (b * H + i) * W + j;
+        const Acc c = static_cast<Acc>(heatmaps[pix * J + source]);
+        VisitVote<kKernel, false>(
+            p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
+            Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
+            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
+              acc[q] += TapValue(tx, ty, c);
+            },
+            [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
+              const Acc r = wy * c;  // TapValue(wx, wy, c) = wx * (wy * c)
+              Acc* out_row = acc + q;
+              for (int k = begin; k < end; ++k) out_row[k] += wx[k] * r;
+            });
+      }
+    }
+  }
+  for (int64_t q = 0; q < plane; ++q) {
+    output[(b * plane + q) * T_ + t] = static_cast<T>(acc[q]);
   }
 }
 
@@ -223,8 +283,9 @@ MDN_INLINE inline Acc TapGrad(Acc upstream, Acc v, Acc stat, int count) {
 template <typename T, typename Acc, int kCombine, int kKernel>
 void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edges,
                  const T* grad_output, const T* heatmaps, const T* offsets_x,
-                 const T* offsets_y, int64_t b, int64_t t, MapScratch<Acc>& s,
-                 T* grad_offsets_x, T* grad_offsets_y, T* grad_heatmaps, Acc* grad_edges) {
+                 const T* offsets_y, const T* saved_stat, const int* saved_count, int64_t b,
+                 int64_t t, MapScratch<Acc>& s, T* grad_offsets_x, T* grad_offsets_y,
+                 T* grad_heatmaps, Acc* grad_edges) {
   const VoteParams p = Specialise<kCombine, kKernel>(params);
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
   const int64_t plane = H * W, T_ = p.num_targets;
@@ -233,52 +294,21 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
   int* count = s.plane_count();
   const Acc* wx = s.wx();
   const Acc* dwx = s.dwx();
-  Acc* tap_grad = s.tap_grad();
   for (int64_t q = 0; q < plane; ++q) {
     g[q] = static_cast<Acc>(grad_output[(b * plane + q) * T_ + t]);
   }
 
-  // Statistics per output pixel that the gradient of one vote depends on.
+  // Statistics per output pixel that the gradient of one vote depends on:
+  // those the forward pass saved, or recomputed (GPU forward, half types).
   if (kCombine != kAdditive) {
-    std::fill(stat, stat + plane, kCombine == kNoisyOr ? Acc(1) : Acc(0));
-    std::fill(count, count + plane, 0);
-    for (int n = 0; n < map_edges.count; ++n) {
-      const int e = map_edges.edges[n];
-      const int source = sources[e];
-      for (int64_t i = 0; i < H; ++i) {
-        for (int64_t j = 0; j < W; ++j) {
-          const int64_t pix = (b * H + i) * W + j;
-          const Acc c = HeatValue(kCombine, static_cast<Acc>(heatmaps[pix * J + source]));
-          VisitVote<kKernel, false>(
-              p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
-              Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
-              [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
-                AddTapStatistics<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
-              },
-              [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
-                const Acc r = wy * c;
-                if (kCombine == kNoisyOr) {
-                  // Split into simple loops (one type each) that vectorise;
-                  // same arithmetic as AddTapStatistics.
-                  Acc* __restrict factor = tap_grad;
-                  Acc* __restrict product = stat + q;
-                  const Acc* __restrict weight = wx;
-                  for (int k = begin; k < end; ++k) factor[k] = Acc(1) - weight[k] * r;
-                  for (int k = begin; k < end; ++k) {
-                    // A zero factor multiplies by 1 instead (factor + 1 == 1 exactly).
-                    product[k] *= factor[k] + static_cast<Acc>(factor[k] == Acc(0));
-                  }
-                  for (int k = begin; k < end; ++k) {
-                    if (factor[k] == Acc(0)) ++count[q + k];  // rare: certain votes
-                  }
-                } else {
-                  for (int k = begin; k < end; ++k) {
-                    AddTapStatistics<kCombine>(wx[k] * r, stat[q + k], count[q + k]);
-                  }
-                }
-              });
-        }
+    if (saved_stat != nullptr) {
+      for (int64_t q = 0; q < plane; ++q) {
+        stat[q] = static_cast<Acc>(saved_stat[(b * plane + q) * T_ + t]);
+        count[q] = saved_count[(b * plane + q) * T_ + t];
       }
+    } else {
+      AccumulateStatistics<T, Acc, kCombine, kKernel>(p, sources, map_edges, heatmaps,
+                                                      offsets_x, offsets_y, b, s, stat, count);
     }
   }
 
@@ -347,11 +377,11 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
 
 template <typename T, typename Acc>
 using ForwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
-                           const T*, int64_t, int64_t, MapScratch<Acc>&, T*);
+                           const T*, int64_t, int64_t, MapScratch<Acc>&, T*, T*, int*);
 template <typename T, typename Acc>
 using BackwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
-                            const T*, const T*, int64_t, int64_t, MapScratch<Acc>&, T*, T*, T*,
-                            Acc*);
+                            const T*, const T*, const T*, const int*, int64_t, int64_t,
+                            MapScratch<Acc>&, T*, T*, T*, Acc*);
 
 // One instantiation per (combine, kernel), so the inner loops see constants;
 // these pick the one matching the runtime attributes.

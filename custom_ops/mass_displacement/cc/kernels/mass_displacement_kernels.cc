@@ -4,6 +4,7 @@
 #define EIGEN_USE_THREADS
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "mass_displacement_cpu.h"
@@ -76,10 +77,17 @@ class MassDisplacementCpuOp : public OpKernel {
     OP_REQUIRES_OK(ctx, attrs_.CheckInputs(heatmaps, offsets_x, offsets_y, &p));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, attrs_.OutputShape(p), &output));
+    // Noisy-OR/max statistics are kept for the backward pass when they fit the
+    // output dtype exactly (float32, float64); half types recompute them.
+    const bool keep = p.combine != kAdditive && std::is_same<T, Acc>::value;
+    Tensor *saved_stat = nullptr, *saved_count = nullptr;
+    OP_REQUIRES_OK(ctx, attrs_.AllocateSavedStatistics(ctx, p, keep, &saved_stat, &saved_count));
     if (output->NumElements() == 0) return;
 
     const EdgesByTarget by_target(attrs_.targets(), p.num_targets);
     const ForwardFn<T, Acc> fn = PickForward<T, Acc>(p.combine, p.kernel);
+    T* stat_out = keep ? saved_stat->flat<T>().data() : nullptr;
+    int* count_out = keep ? saved_count->flat<int>().data() : nullptr;
     const T* heat = heatmaps.flat<T>().data();
     const T* ox = offsets_x.flat<T>().data();
     const T* oy = offsets_y.flat<T>().data();
@@ -89,7 +97,7 @@ class MassDisplacementCpuOp : public OpKernel {
       MapScratch<Acc> scratch(p);
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
-        fn(p, sources, by_target.of(t), heat, ox, oy, b, t, scratch, out);
+        fn(p, sources, by_target.of(t), heat, ox, oy, b, t, scratch, out, stat_out, count_out);
       }
     };
     ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
@@ -115,6 +123,12 @@ class MassDisplacementGradCpuOp : public OpKernel {
     VoteParams p;
     OP_REQUIRES_OK(ctx, attrs_.CheckInputs(heatmaps, offsets_x, offsets_y, &p));
     OP_REQUIRES_OK(ctx, attrs_.CheckGradOutput(grad, p));
+    const Tensor& saved_stat = ctx->input(4);
+    const Tensor& saved_count = ctx->input(5);
+    bool kept = false;
+    OP_REQUIRES_OK(ctx, attrs_.CheckSavedStatistics(saved_stat, saved_count, p, &kept));
+    const T* stat_in = kept ? saved_stat.flat<T>().data() : nullptr;
+    const int* count_in = kept ? saved_count.flat<int>().data() : nullptr;
     Tensor *grad_heat = nullptr, *grad_ox = nullptr, *grad_oy = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, heatmaps.shape(), &grad_heat));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, offsets_x.shape(), &grad_ox));
@@ -154,7 +168,7 @@ class MassDisplacementGradCpuOp : public OpKernel {
       MapScratch<Acc> scratch(p);
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
-        fn(p, sources, by_target.of(t), g, heat, ox, oy, b, t, scratch, gox, goy,
+        fn(p, sources, by_target.of(t), g, heat, ox, oy, stat_in, count_in, b, t, scratch, gox, goy,
            direct ? gh : nullptr, ge);
       }
     });

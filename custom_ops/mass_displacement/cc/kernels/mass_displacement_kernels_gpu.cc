@@ -72,6 +72,10 @@ class MassDisplacementGpuOp : public OpKernel {
     OP_REQUIRES_OK(ctx, attrs_.CheckInputs(heatmaps, offsets_x, offsets_y, &p));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, attrs_.OutputShape(p), &output));
+    // The GPU backward pass recomputes its statistics: nothing is saved.
+    Tensor *saved_stat = nullptr, *saved_count = nullptr;
+    OP_REQUIRES_OK(ctx, attrs_.AllocateSavedStatistics(ctx, p, /*keep=*/false, &saved_stat,
+                                                       &saved_count));
     if (output->NumElements() == 0) return;
     Tensor table, scratch;
     OP_REQUIRES_OK(ctx, UploadEdgeTable(ctx, attrs_, p, &table));
@@ -103,6 +107,8 @@ class MassDisplacementGradGpuOp : public OpKernel {
     VoteParams p;
     OP_REQUIRES_OK(ctx, attrs_.CheckInputs(heatmaps, offsets_x, offsets_y, &p));
     OP_REQUIRES_OK(ctx, attrs_.CheckGradOutput(grad, p));
+    bool kept = false;  // saved statistics (from a CPU forward pass) are not used here
+    OP_REQUIRES_OK(ctx, attrs_.CheckSavedStatistics(ctx->input(4), ctx->input(5), p, &kept));
     Tensor *grad_heat = nullptr, *grad_ox = nullptr, *grad_oy = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, heatmaps.shape(), &grad_heat));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, offsets_x.shape(), &grad_ox));

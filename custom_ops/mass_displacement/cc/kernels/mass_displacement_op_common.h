@@ -174,6 +174,35 @@ class VotingAttrs {
     return tensorflow::Status();
   }
 
+  // The forward op's saved statistics: [B, H, W, T] when `keep`, else empty
+  // [0, 0, 0, 0] (the backward op then recomputes them).
+  tensorflow::Status AllocateSavedStatistics(tensorflow::OpKernelContext* ctx,
+                                             const VoteParams& p, bool keep,
+                                             tensorflow::Tensor** stat,
+                                             tensorflow::Tensor** count) const {
+    const tensorflow::TensorShape shape =
+        keep ? OutputShape(p) : tensorflow::TensorShape({0, 0, 0, 0});
+    TF_RETURN_IF_ERROR(ctx->allocate_output(1, shape, stat));
+    return ctx->allocate_output(2, shape, count);
+  }
+
+  // Backward op inputs 4 and 5: both [B, H, W, T] (use them, *kept = true)
+  // or both empty (recompute).
+  tensorflow::Status CheckSavedStatistics(const tensorflow::Tensor& stat,
+                                          const tensorflow::Tensor& count,
+                                          const VoteParams& p, bool* kept) const {
+    const bool empty = stat.NumElements() == 0 && count.NumElements() == 0;
+    *kept = !empty && stat.shape() == OutputShape(p) && count.shape() == OutputShape(p);
+    if (!empty && !*kept) {
+      return tensorflow::errors::InvalidArgument(
+          "saved_stat and saved_count must both be empty or have the output's shape "
+          "[B, H, W, T] = ",
+          OutputShape(p).DebugString(), "; got ", stat.shape().DebugString(), " and ",
+          count.shape().DebugString());
+    }
+    return tensorflow::Status();
+  }
+
  private:
   VoteParams params_;
   std::vector<int> sources_, targets_;

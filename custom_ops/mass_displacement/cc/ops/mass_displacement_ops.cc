@@ -54,6 +54,9 @@ Status ForwardShape(InferenceContext* c) {
   ShapeHandle out;
   TF_RETURN_IF_ERROR(c->Concatenate(bhw, c->Vector(num_targets), &out));
   c->set_output(0, out);
+  // Saved statistics: [B, H, W, T] when the CPU kernel keeps them, else [0].
+  c->set_output(1, c->UnknownShapeOfRank(4));
+  c->set_output(2, c->UnknownShapeOfRank(4));
   return absl::OkStatus();
 }
 
@@ -99,6 +102,8 @@ REGISTER_OP("Mdn>MassDisplacement")
     .Input("offsets_x: T")
     .Input("offsets_y: T")
     .Output("output: T")
+    .Output("saved_stat: T")
+    .Output("saved_count: int32")
     .MDN_VOTING_ATTRS
     .SetShapeFn(mdn::ForwardShape)
     .Doc(R"doc(
@@ -108,6 +113,11 @@ heatmaps: [B, H, W, J] confidence maps.
 offsets_x: [B, H, W, E] horizontal displacement of each edge's votes.
 offsets_y: [B, H, W, E] vertical displacement of each edge's votes.
 output: [B, H, W, num_targets] voted maps.
+saved_stat: for the backward op only. Noisy-OR: the product of the non-zero
+  factors 1 - v per output pixel; max: the maximum. [B, H, W, T] when kept
+  (CPU, float32/float64), else [0, 0, 0, 0] and the backward op recomputes.
+saved_count: for the backward op only. Noisy-OR: the number of zero factors;
+  max: the number of votes that reach the maximum. Same shape rule.
 )doc");
 
 REGISTER_OP("Mdn>MassDisplacementGrad")
@@ -115,6 +125,8 @@ REGISTER_OP("Mdn>MassDisplacementGrad")
     .Input("heatmaps: T")
     .Input("offsets_x: T")
     .Input("offsets_y: T")
+    .Input("saved_stat: T")
+    .Input("saved_count: int32")
     .Output("grad_heatmaps: T")
     .Output("grad_offsets_x: T")
     .Output("grad_offsets_y: T")
@@ -122,4 +134,7 @@ REGISTER_OP("Mdn>MassDisplacementGrad")
     .SetShapeFn(mdn::BackwardShape)
     .Doc(R"doc(
 Gradient of Mdn>MassDisplacement with respect to its three inputs.
+
+saved_stat, saved_count: the forward op's saved statistics; empty tensors make
+the kernel recompute them.
 )doc");
