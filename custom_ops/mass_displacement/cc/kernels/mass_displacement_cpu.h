@@ -143,11 +143,20 @@ template <int kCombine, typename Acc>
 MDN_INLINE inline void AddTapStatistics(Acc v, Acc& stat, int& count) {
   if (kCombine == kNoisyOr) {
     const Acc factor = Acc(1) - v;
-    count += factor == Acc(0);
-    stat *= factor == Acc(0) ? Acc(1) : factor;
+    // A certain vote (factor 0) is rare: a predictable branch is cheaper here
+    // than the select the row loops use.
+    if (__builtin_expect(factor == Acc(0), 0)) {
+      ++count;
+    } else {
+      stat *= factor;
+    }
   } else {
-    count = v > stat ? 1 : count + (v == stat);
-    stat = v > stat ? v : stat;
+    // max. Which vote wins is data-dependent, so this is written as integer
+    // arithmetic and a maxss-shaped select: GCC turned ?: into a branch here.
+    const int wins = static_cast<int>(v > stat);
+    const int ties = static_cast<int>(v == stat);
+    count = wins | ((1 - wins) * (count + ties));
+    stat = stat < v ? v : stat;  // NaN never wins
   }
 }
 
