@@ -189,11 +189,18 @@ void AccumulateStatistics(const VoteParams& p, const int* sources, MapEdges map_
             [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
               const Acc r = wy * c;
               if (kCombine == kNoisyOr) {
+                Acc* __restrict product = stat + q;
+                const Acc* __restrict weight = wx;
+                if (r < Acc(1)) {
+                  // Weights never exceed 1 and rounding is monotonic, so
+                  // wx * r <= r < 1: no factor of this row is 0 (the usual
+                  // case, one fused loop).
+                  for (int k = begin; k < end; ++k) product[k] *= Acc(1) - weight[k] * r;
+                  return;
+                }
                 // Split into simple loops (one type each) that vectorise;
                 // same arithmetic as AddTapStatistics.
                 Acc* __restrict factor = tap_scratch;
-                Acc* __restrict product = stat + q;
-                const Acc* __restrict weight = wx;
                 for (int k = begin; k < end; ++k) factor[k] = Acc(1) - weight[k] * r;
                 for (int k = begin; k < end; ++k) {
                   // A zero factor multiplies by 1 instead (factor + 1 == 1 exactly).
