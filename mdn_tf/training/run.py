@@ -303,7 +303,9 @@ def fit(args, experiment, strategy):
     )
 
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+        # double_checkpoint: a kill during a backup write falls back to the previous one.
+        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False,
+                                         double_checkpoint=True),
         ValidationMetric(experiment.metric_name, experiment.metric, every=args.eval_every),
         EpochCheckpoint(os.path.join(args.output_dir, "checkpoints"), keep=args.keep_checkpoints),
         BestWeights(args.output_dir, experiment.metric_name),
