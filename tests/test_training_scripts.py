@@ -151,5 +151,7 @@ def test_bad_option_values_are_named():
         config.parse_args("mpii", ["--epochs", "0"])
     with pytest.raises(ValueError, match="--lr-decay must be in \\(0, 1\\]. Received: 1.5"):
         config.parse_args("mpii", ["--lr-decay", "1.5"])
+    with pytest.raises(ValueError, match="--restart cannot be used with --strategy multi_worker"):
+        config.parse_args("mpii", ["--restart", "--strategy", "multi_worker"])
     with pytest.raises(SystemExit):
         config.parse_args("mpii", ["--variant", "cpm"])

@@ -136,6 +136,12 @@ def parse_args(dataset, argv=None):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer. "
                              f"Received: {value!r}")
+    if args.restart and args.strategy == "multi_worker":
+        # Workers would race to delete and read the shared folder.
+        raise ValueError(
+            "--restart cannot be used with --strategy multi_worker; delete the output "
+            f"folder before starting the workers. Received: --output-dir {args.output_dir}"
+        )
     if not 0 < args.lr_decay <= 1:
         raise ValueError(f"--lr-decay must be in (0, 1]. Received: {args.lr_decay!r}")
     if args.output_dir is None:
