@@ -228,3 +228,19 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_auto_prefers_pure_tf_on_gpu_machines_without_cuda_kernels(monkeypatch):
+    from mdn_tf.ops import custom_op
+    from mdn_tf.ops import mass_displacement as dispatch
+
+    monkeypatch.setattr(custom_op, "is_available", lambda: True)
+    monkeypatch.setattr(custom_op, "in_xla_context", lambda: False)
+    monkeypatch.setattr(custom_op, "has_cuda_kernels", lambda: False)
+    monkeypatch.setattr(dispatch, "_gpu_present", lambda: True)
+    assert dispatch._select_implementation("auto") is dispatch.vote_tf
+    monkeypatch.setattr(dispatch, "_gpu_present", lambda: False)
+    assert dispatch._select_implementation("auto") is custom_op.vote_custom_op
+    monkeypatch.setattr(custom_op, "has_cuda_kernels", lambda: True)
+    monkeypatch.setattr(dispatch, "_gpu_present", lambda: True)
+    assert dispatch._select_implementation("auto") is custom_op.vote_custom_op

@@ -141,10 +141,19 @@ def _select_implementation(implementation):
                 '(jit_compile=True); use implementation="auto" or "tf" there.'
             )
         return custom_op.vote_custom_op
-    # "auto": the compiled op is fastest, but XLA cannot compile it.
-    if custom_op.is_available() and not custom_op.in_xla_context():
+    # "auto": the compiled op is fastest, but XLA cannot compile it, and a
+    # library built without CUDA kernels would pull GPU tensors to the CPU.
+    if (
+        custom_op.is_available()
+        and not custom_op.in_xla_context()
+        and (custom_op.has_cuda_kernels() or not _gpu_present())
+    ):
         return custom_op.vote_custom_op
     return vote_tf
+
+
+def _gpu_present():
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def vote(heatmaps, offsets_x, offsets_y, config, implementation="auto", output_dtype=None):
