@@ -55,6 +55,7 @@ def test_validation_metric_runs_every_n_epochs_and_after_the_last(model):
 
 
 def test_tensorboard_images_show_input_heatmaps_votes_and_field(model, tmp_path):
+    pytest.importorskip("tensorboard", reason="tf.summary needs the tensorboard package")
     images = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
     callback = TensorBoardImages(
         str(tmp_path), images, MPII.limbs, voting_edges(MPII, "cross_part"),

@@ -4,6 +4,7 @@ The scripts run as separate processes, as a user runs them, on a tiny
 configuration of the built-in sample (64 x 64 crops, 32 training people).
 """
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -96,9 +97,11 @@ def test_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp
                          tmp_path / "killed" / "checkpoints" / "epoch_003.weights.h5")
     # Every epoch was checkpointed, best weights and TensorBoard logs exist.
     assert (tmp_path / "killed" / "best.weights.h5").exists()
-    # TensorBoard: losses and learning rate (train/), the PCKh metric (validation/).
-    for folder in ("train", "validation"):
-        assert any((tmp_path / "straight" / "logs" / folder).iterdir())
+    # TensorBoard: losses and learning rate (train/), the PCKh metric (validation/);
+    # without the tensorboard package the scripts skip logging (one warning).
+    if importlib.util.find_spec("tensorboard") is not None:
+        for folder in ("train", "validation"):
+            assert any((tmp_path / "straight" / "logs" / folder).iterdir())
 
 
 def _free_ports(count):
