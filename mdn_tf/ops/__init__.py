@@ -1,3 +1,8 @@
-"""Mass-displacement voting ops: the public function and its implementations."""
+"""Mass-displacement voting ops.
 
-from mdn_tf.ops.mass_displacement import mass_displacement
+- `mass_displacement.py`: the public function (`mdn_tf.mass_displacement`)
+  and the choice of implementation;
+- `voting_config.py`: argument checking shared by every path;
+- `voting_tf.py`: the pure-TensorFlow implementation;
+- `custom_op.py`: the compiled op's loader and wrapper.
+"""
