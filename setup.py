@@ -77,6 +77,7 @@ setup(
         "scipy>=1.11",
         "pycocotools>=2.0.7",
         "matplotlib>=3.8",
+        "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in; training logs need it
     ],
     extras_require={
         "test": ["pytest>=8"],
