@@ -72,12 +72,15 @@ def tf_config(python=None):
 
     pip builds in an isolated environment whose PYTHONPATH hides the
     site-packages where TensorFlow lives; dropping pip's variables lets the
-    same interpreter see the real installation.
+    same interpreter see the real installation, which is tried first (the
+    library must match the TensorFlow it will load into). On a fresh machine
+    there is none yet, and the build environment's own TensorFlow (listed in
+    pyproject.toml, the same version pip is about to install) is used.
     """
     env = dict(os.environ)
     for var in ("PYTHONPATH", "PYTHONNOUSERSITE", "PIP_BUILD_TRACKER"):
         env.pop(var, None)
-    attempts = [(python or sys.executable, os.environ), (python or sys.executable, env)]
+    attempts = [(python or sys.executable, env), (python or sys.executable, os.environ)]
     errors = []
     for exe, environ in attempts:
         proc = subprocess.run(

@@ -2,9 +2,12 @@
 
     from mdn_tf import MassDisplacement, mass_displacement
 
-Subpackages `mdn_tf.data`, `mdn_tf.models`, `mdn_tf.losses` and
-`mdn_tf.evaluation` are imported on demand so that importing the layer stays
-cheap.
+Subpackages, imported on demand so that importing the layer stays cheap:
+`mdn_tf.data` (readers, sample data, tf.data pipeline, MDN targets),
+`mdn_tf.models` (ResNet-OS16, Hourglass, small; baseline/posthoc/stn/mdn),
+`mdn_tf.losses`, `mdn_tf.training` (the train_mpii/train_coco run),
+`mdn_tf.evaluation` (PCKh, COCO AP), `mdn_tf.inference` (decoding, flip
+test) and `mdn_tf.export` (SavedModel for TF Serving).
 """
 
 from mdn_tf.layers.mass_displacement import MassDisplacement

@@ -52,7 +52,7 @@ def load_validation(args, input_size):
         argv += ["--data-dir", args.data_dir]
     if args.dataset == "coco" and args.detections:
         argv += ["--detections", args.detections]
-    if args.max_records:
+    if args.max_records and args.dataset == "mpii":  # COCO records are cut below
         argv += ["--max-valid-records", str(args.max_records)]
     experiment = Experiment(config_lib.parse_args(args.dataset, argv))
     records = experiment.valid_records
