@@ -36,7 +36,7 @@ RUNS = (
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20, help="epochs per variant")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per variant")
     parser.add_argument("--quick", action="store_true",
                         help="2 epochs on 48 training people (smoke test)")
     parser.add_argument("--output-dir", default=os.path.join("runs", "ablation"))
