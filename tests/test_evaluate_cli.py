@@ -83,3 +83,19 @@ def test_quick_ablation_prints_a_table_row_per_variant(tmp_path, capsys):
     table = (tmp_path / "ablation.md").read_text()
     assert table.count("\n") == 9 and "PCKh@0.1 Mean" in table
     assert "Ablation on MPII" in capsys.readouterr().out
+
+
+def test_a_compiled_and_saved_training_model_loads_after_importing_models(tmp_path):
+    import subprocess
+
+    script = (
+        "import keras, mdn_tf.models as m, mdn_tf.losses as l\n"
+        "model = m.build_pose_model('small', 'mdn', input_shape=(32, 32, 3))\n"
+        "losses, weights = l.build_losses(model.output_names, 'mdn', 'noisy_or')\n"
+        "model.compile(optimizer='adam', loss=losses, loss_weights=weights)\n"
+        f"model.save({str(tmp_path / 'm.keras')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300, cwd=REPO)
+    # A fresh process that imports only mdn_tf.models, like the CLI tools.
+    load = f"import keras, mdn_tf.models\nkeras.models.load_model({str(tmp_path / 'm.keras')!r})\n"
+    subprocess.run([sys.executable, "-c", load], check=True, timeout=300, cwd=REPO)

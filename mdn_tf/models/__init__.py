@@ -9,6 +9,9 @@ hourglass blocks), `small_backbone.py` (CPU-sized network), `heads.py`
 backward warp), `builder.py` (`build_pose_model` and its output names).
 """
 
+# Registers the loss classes that a model saved after `compile()` refers to,
+# so `keras.models.load_model` works once `mdn_tf.models` is imported.
+from mdn_tf import losses as _losses  # noqa: F401
 from mdn_tf.models.builder import (
     BACKBONES,
     build_pose_model,
