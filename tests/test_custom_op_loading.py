@@ -6,7 +6,6 @@ interpreters; the XLA dispatch tests run here.
 
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import textwrap

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mdn_tf.data import build_dataset, coco, mpii, sample_data
 from mdn_tf.evaluation import evaluate_coco, evaluate_mpii, mpii_pckh, predict_records

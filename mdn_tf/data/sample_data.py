@@ -29,7 +29,7 @@ import numpy as np
 import scipy.io
 
 from mdn_tf.data import synthetic
-from mdn_tf.skeleton import COCO, MPII
+from mdn_tf.skeleton import COCO
 
 VERSION = 1
 DEFAULT_ROOT = os.path.join(
@@ -185,7 +185,6 @@ def _write_mpii(paths, seed, num_train, num_valid):
 
 
 def _write_gt_valid(path, people):
-    num = len(people)
     names = np.empty((1, 16), dtype=object)
     for j, short in enumerate(_MPII_SHORT_NAMES):
         names[0, j] = np.array([short])

@@ -29,7 +29,6 @@ import shutil
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from mdn_tf.training import config as config_lib
