@@ -88,17 +88,13 @@ template <typename T>
 void CpuForward(const Problem<T>& pr, std::vector<T>* out) {
   const VoteParams& p = pr.p;
   out->assign(p.batch * p.height * p.width * p.num_targets, T(0));
-  mdn::MapScratch<T> s(p);
+  const mdn::TargetGroups groups(pr.sources.data(), pr.targets.data(), p.num_edges,
+                                 p.num_targets, 1);
+  mdn::MapScratch<T> s(p, groups.max_size());
   auto fn = mdn::PickForward<T, T>(p.combine, p.kernel);
   for (int64_t b = 0; b < p.batch; ++b) {
-    for (int64_t t = 0; t < p.num_targets; ++t) {
-      std::vector<int> edges;
-      for (int64_t e = 0; e < p.num_edges; ++e) {
-        if (pr.targets[e] == t) edges.push_back(static_cast<int>(e));
-      }
-      fn(p, pr.sources.data(), mdn::MapEdges{edges.data(), static_cast<int>(edges.size())},
-         pr.heat.data(), pr.ox.data(), pr.oy.data(), b, t, s, out->data(), nullptr, nullptr);
-    }
+    fn(p, groups[0], pr.heat.data(), pr.ox.data(), pr.oy.data(), b, s, out->data(), nullptr,
+       nullptr);
   }
 }
 
@@ -111,18 +107,14 @@ void CpuBackward(const Problem<T>& pr, std::vector<T>* gh, std::vector<T>* gx,
   gx->assign(pixels * p.num_edges, T(0));
   gy->assign(pixels * p.num_edges, T(0));
   std::vector<T> edges_grad(pixels * p.num_edges);
-  mdn::MapScratch<T> s(p);
+  const mdn::TargetGroups maps(pr.sources.data(), pr.targets.data(), p.num_edges,
+                               p.num_targets, p.num_targets);
+  mdn::MapScratch<T> s(p, 1);
   auto fn = mdn::PickBackward<T, T>(p.combine, p.kernel);
   for (int64_t b = 0; b < p.batch; ++b) {
     for (int64_t t = 0; t < p.num_targets; ++t) {
-      std::vector<int> edges;
-      for (int64_t e = 0; e < p.num_edges; ++e) {
-        if (pr.targets[e] == t) edges.push_back(static_cast<int>(e));
-      }
-      fn(p, pr.sources.data(), mdn::MapEdges{edges.data(), static_cast<int>(edges.size())},
-         pr.grad.data(), pr.heat.data(), pr.ox.data(), pr.oy.data(), nullptr, nullptr, b, t, s,
-         gx->data(),
-         gy->data(), nullptr, edges_grad.data());
+      fn(p, maps[t], pr.grad.data(), pr.heat.data(), pr.ox.data(), pr.oy.data(), nullptr,
+         nullptr, b, s, gx->data(), gy->data(), nullptr, edges_grad.data());
     }
   }
   const std::vector<int> table =

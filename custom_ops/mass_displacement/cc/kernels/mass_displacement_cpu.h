@@ -12,6 +12,7 @@
 #define MDN_TF_MASS_DISPLACEMENT_CPU_H_
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "mass_displacement_math.h"
@@ -22,17 +23,24 @@
 
 namespace mdn {
 
-// Per-worker buffers: three H*W planes and five tap arrays, reused by every
-// unit the worker runs.
+// Accumulators of one unit: one H*W plane per target map of the group, the
+// planes PlaneStride apart. The padding keeps planes from sitting exactly
+// 4 KiB multiples apart, where stores to one plane and loads from another
+// falsely alias in the CPU's store buffer.
+inline int64_t PlaneStride(const VoteParams& p) { return p.height * p.width + 16; }
+
+// Per-worker buffers, reused by every unit the worker runs: two accumulator
+// arrays and a count array of G planes (G: target maps per unit, see
+// PlaneStride) and five tap arrays.
 template <typename Acc>
 struct MapScratch {
-  explicit MapScratch(const VoteParams& p)
+  MapScratch(const VoteParams& p, int64_t group_size)
       : taps(TapsPerAxis(p)),
-        planes(2 * static_cast<size_t>(p.height * p.width)),
-        counts(static_cast<size_t>(p.height * p.width)),
+        planes(2 * static_cast<size_t>(PlaneStride(p) * group_size)),
+        counts(static_cast<size_t>(PlaneStride(p) * group_size)),
         tap_arrays(5 * static_cast<size_t>(taps)) {}
-  Acc* plane_a() { return planes.data(); }  // forward sums / backward upstream gradient
-  Acc* plane_b() { return planes.data() + counts.size(); }  // noisy-OR product or max
+  Acc* plane_a() { return planes.data(); }  // forward accumulators / backward upstream gradient
+  Acc* plane_b() { return planes.data() + counts.size(); }  // backward: noisy-OR product or max
   int* plane_count() { return counts.data(); }  // noisy-OR zero factors or max ties
   Acc* wx() { return tap_arrays.data(); }
   Acc* dwx() { return tap_arrays.data() + taps; }
@@ -46,10 +54,54 @@ struct MapScratch {
   std::vector<Acc> tap_arrays;
 };
 
-// Edges that vote into map t, in increasing edge order.
-struct MapEdges {
-  const int* edges;
-  int count;
+// An edge as a unit of work sees it: its offset channel, its source heatmap
+// channel and the slot of its target map within the unit's group.
+struct GroupEdge {
+  int edge, source, slot;
+};
+
+// Consecutive target maps [first_target, first_target + size) and the edges
+// voting into them, ordered by target and then by edge.
+struct TargetGroup {
+  int64_t first_target, size;
+  const GroupEdge* edges;
+  int num_edges;
+};
+
+// The T target maps split into `num_groups` groups of consecutive maps (as
+// equal as possible). A unit of work is (batch item, group): it owns those
+// output maps, so units never write the same element.
+class TargetGroups {
+ public:
+  TargetGroups(const int* sources, const int* targets, int64_t num_edges, int64_t num_targets,
+               int64_t num_groups)
+      : first_(num_groups + 1), edge_begin_(num_groups + 1, 0) {
+    for (int64_t g = 0; g <= num_groups; ++g) first_[g] = g * num_targets / num_groups;
+    for (int64_t g = 0; g < num_groups; ++g) {
+      // Target by target, so a target's edges stay in increasing edge order.
+      for (int64_t t = first_[g]; t < first_[g + 1]; ++t) {
+        for (int64_t e = 0; e < num_edges; ++e) {
+          if (targets[e] != t) continue;
+          edges_.push_back(GroupEdge{static_cast<int>(e), sources[e],
+                                     static_cast<int>(t - first_[g])});
+        }
+      }
+      edge_begin_[g + 1] = edges_.size();
+      max_size_ = std::max(max_size_, first_[g + 1] - first_[g]);
+    }
+  }
+  int64_t count() const { return static_cast<int64_t>(first_.size()) - 1; }
+  int64_t max_size() const { return max_size_; }
+  TargetGroup operator[](int64_t g) const {
+    return TargetGroup{first_[g], first_[g + 1] - first_[g], edges_.data() + edge_begin_[g],
+                       static_cast<int>(edge_begin_[g + 1] - edge_begin_[g])};
+  }
+
+ private:
+  std::vector<int64_t> first_;
+  std::vector<size_t> edge_begin_;
+  std::vector<GroupEdge> edges_;
+  int64_t max_size_ = 0;
 };
 
 // p.combine/p.kernel are overwritten with the template arguments so the
@@ -160,118 +212,225 @@ MDN_INLINE inline void AddTapStatistics(Acc v, Acc& stat, int& count) {
   }
 }
 
-// Noisy-OR and max: per-pixel statistics of map (b, t) into stat/count
-// (noisy-OR: product of the non-zero factors 1 - v and number of zero factors;
-// max: maximum and number of taps reaching it). The forward pass derives m
-// from them and keeps them for the backward pass.
-template <typename T, typename Acc, int kCombine, int kKernel>
-void AccumulateStatistics(const VoteParams& p, const int* sources, MapEdges map_edges,
-                          const T* heatmaps, const T* offsets_x, const T* offsets_y, int64_t b,
-                          MapScratch<Acc>& s, Acc* stat, int* count) {
-  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+// Adds one vote's value v to the accumulator a (and count) of its tap.
+// Additive: sums; noisy-OR: product of the non-zero factors 1 - v and the
+// number of zero factors (see NoisyOrDmDv); max: maximum and the number of
+// taps reaching it.
+template <int kCombine, typename Acc>
+MDN_INLINE inline void AddTap(Acc v, Acc& a, int* count) {
+  if (kCombine == kAdditive) {
+    a += v;
+  } else {
+    AddTapStatistics<kCombine>(v, a, *count);
+  }
+}
+
+// Adds the taps of one vote, landing at (lx, ly) with heat c, to the
+// accumulators `a` / `cnt` of its target map, where pixel q sits at a[q * step].
+template <int kCombine, int kKernel, typename Acc>
+inline void AccumulateVote(const VoteParams& p, Acc lx, Acc ly, Acc c, MapScratch<Acc>& s,
+                           Acc* a, int64_t step, int* cnt) {
   const Acc* wx = s.wx();
   Acc* tap_scratch = s.tap_grad();
-  std::fill(stat, stat + H * W, kCombine == kNoisyOr ? Acc(1) : Acc(0));
-  std::fill(count, count + H * W, 0);
-  for (int n = 0; n < map_edges.count; ++n) {
-    const int e = map_edges.edges[n];
-    const int source = sources[e];
-    for (int64_t i = 0; i < H; ++i) {
-      for (int64_t j = 0; j < W; ++j) {
-        const int64_t pix = (b * H + i) * W + j;
-        const Acc c = HeatValue(kCombine, static_cast<Acc>(heatmaps[pix * J + source]));
-        VisitVote<kKernel, false>(
-            p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
-            Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
-            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
-              AddTapStatistics<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
-            },
-            [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
-              const Acc r = wy * c;
-              if (kCombine == kNoisyOr) {
-                Acc* __restrict product = stat + q;
-                const Acc* __restrict weight = wx;
-                if (r < Acc(1)) {
-                  // Weights never exceed 1 and rounding is monotonic, so
-                  // wx * r <= r < 1: no factor of this row is 0 (the usual
-                  // case, one fused loop).
-                  for (int k = begin; k < end; ++k) product[k] *= Acc(1) - weight[k] * r;
-                  return;
-                }
-                // Split into simple loops (one type each) that vectorise;
-                // same arithmetic as AddTapStatistics.
-                Acc* __restrict factor = tap_scratch;
-                for (int k = begin; k < end; ++k) factor[k] = Acc(1) - weight[k] * r;
-                for (int k = begin; k < end; ++k) {
-                  // A zero factor multiplies by 1 instead (factor + 1 == 1 exactly).
-                  product[k] *= factor[k] + static_cast<Acc>(factor[k] == Acc(0));
-                }
-                for (int k = begin; k < end; ++k) {
-                  if (factor[k] == Acc(0)) ++count[q + k];  // rare: certain votes
-                }
-              } else {
-                for (int k = begin; k < end; ++k) {
-                  AddTapStatistics<kCombine>(wx[k] * r, stat[q + k], count[q + k]);
-                }
-              }
-            });
+  VisitVote<kKernel, false>(
+      p, lx, ly, s,
+      [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
+        AddTap<kCombine>(TapValue(tx, ty, c), a[q * step], cnt + q * step);
+      },
+      [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
+        const Acc r = wy * c;  // TapValue(wx, wy, c) = wx * (wy * c)
+        Acc* __restrict row = a + q * step;
+        const Acc* __restrict weight = wx;
+        if (kCombine == kAdditive) {
+          for (int k = begin; k < end; ++k) row[k * step] += weight[k] * r;
+        } else if (kCombine == kNoisyOr) {
+          if (r < Acc(1)) {
+            // Weights never exceed 1 and rounding is monotonic, so
+            // wx * r <= r < 1: no factor of this row is 0 (the usual case,
+            // one fused loop).
+            for (int k = begin; k < end; ++k) row[k * step] *= Acc(1) - weight[k] * r;
+            return;
+          }
+          // Split into simple loops (one type each) that vectorise; same
+          // arithmetic as AddTapStatistics.
+          Acc* __restrict factor = tap_scratch;
+          for (int k = begin; k < end; ++k) factor[k] = Acc(1) - weight[k] * r;
+          for (int k = begin; k < end; ++k) {
+            // A zero factor multiplies by 1 instead (factor + 1 == 1 exactly).
+            row[k * step] *= factor[k] + static_cast<Acc>(factor[k] == Acc(0));
+          }
+          for (int k = begin; k < end; ++k) {
+            if (factor[k] == Acc(0)) ++cnt[(q + k) * step];  // rare: certain votes
+          }
+        } else {
+          for (int k = begin; k < end; ++k) {
+            AddTapStatistics<kCombine>(weight[k] * r, row[k * step], cnt[(q + k) * step]);
+          }
+        }
+      });
+}
+
+// The bilinear votes of pixel (i, j) into the group: VisitVote's arithmetic
+// written out as one plain loop over the pixel's edges (the hot loop of the
+// forward pass; through VisitVote's lambdas it ran at half this speed).
+// Accumulators are interleaved, acc[q * G + slot], so the four taps of a vote
+// touch two cache lines and the maps of a group are read out contiguously.
+template <typename T, typename Acc, int kCombine>
+MDN_INLINE inline void AccumulateBilinearPixel(const VoteParams& p, const TargetGroup& group,
+                                               int64_t i, int64_t j, const T* heat_px,
+                                               const T* ox_px, const T* oy_px,
+                                               MapScratch<Acc>& s, Acc* acc, int* count) {
+  const int64_t G = group.size, row = p.width * G;
+  const Acc scale = static_cast<Acc>(p.scale);
+  const Acc x_end = static_cast<Acc>(p.width - 1), y_end = static_cast<Acc>(p.height - 1);
+  const Acc x = static_cast<Acc>(j), y = static_cast<Acc>(i);
+  for (int n = 0; n < group.num_edges; ++n) {
+    const GroupEdge edge = group.edges[n];
+    const Acc c = HeatValue(kCombine, static_cast<Acc>(heat_px[edge.source]));
+    const Acc ox = static_cast<Acc>(ox_px[edge.edge]), oy = static_cast<Acc>(oy_px[edge.edge]);
+    const Acc lx = x + scale * ox, ly = y + scale * oy;  // = Land()
+    if (__builtin_expect(!(lx >= Acc(0) && lx < x_end && ly >= Acc(0) && ly < y_end), 0)) {
+      // Near or off the border: the taps on the map, one by one. NaN and
+      // landings with no tap on the map are dropped (written as !(inside)).
+      if (!(lx >= Acc(-1) && lx < x_end + Acc(1) && ly >= Acc(-1) && ly < y_end + Acc(1))) {
+        continue;
+      }
+      const int64_t x0 = FloorToInt(lx), y0 = FloorToInt(ly);
+      const Acc fx = lx - static_cast<Acc>(x0), fy = ly - static_cast<Acc>(y0);
+      const Acc wx[2] = {Acc(1) - fx, fx}, wy[2] = {Acc(1) - fy, fy};
+      for (int ky = 0; ky < 2; ++ky) {
+        if (y0 + ky < 0 || y0 + ky >= p.height) continue;
+        for (int kx = 0; kx < 2; ++kx) {
+          if (x0 + kx < 0 || x0 + kx >= p.width) continue;
+          const int64_t q = ((y0 + ky) * p.width + x0 + kx) * G + edge.slot;
+          AddTap<kCombine>(TapValue(wx[kx], wy[ky], c), acc[q],
+                           kCombine == kAdditive ? nullptr : count + q);
+        }
+      }
+      continue;
+    }
+    const int64_t x0 = static_cast<int64_t>(lx), y0 = static_cast<int64_t>(ly);
+    const Acc fx = lx - static_cast<Acc>(x0), fy = ly - static_cast<Acc>(y0);
+    const Acc gx = Acc(1) - fx, gy = Acc(1) - fy;
+    const int64_t q = (y0 * p.width + x0) * G + edge.slot;
+    Acc* a = acc + q;
+    if (kCombine == kNoisyOr && c < Acc(1)) {
+      // v = wx * (wy * c) <= c < 1 (weights <= 1, rounding is monotonic): no
+      // factor 1 - v is 0, so none needs counting (see AddTapStatistics).
+      a[0] *= Acc(1) - TapValue(gx, gy, c);
+      a[G] *= Acc(1) - TapValue(fx, gy, c);
+      a[row] *= Acc(1) - TapValue(gx, fy, c);
+      a[row + G] *= Acc(1) - TapValue(fx, fy, c);
+      continue;
+    }
+    int* cnt = kCombine == kAdditive ? nullptr : count + q;
+    AddTap<kCombine>(TapValue(gx, gy, c), a[0], cnt);
+    AddTap<kCombine>(TapValue(fx, gy, c), a[G], cnt + G);
+    AddTap<kCombine>(TapValue(gx, fy, c), a[row], cnt + row);
+    AddTap<kCombine>(TapValue(fx, fy, c), a[row + G], cnt + row + G);
+  }
+}
+
+// Where the accumulator of target slot `slot` at pixel q sits: interleaved,
+// q * G + slot, for bilinear votes (see AccumulateBilinearPixel); planar,
+// slot * PlaneStride + q, for Gaussian votes, whose footprint rows are then
+// contiguous and their loops vectorise.
+template <int kKernel>
+MDN_INLINE inline int64_t AccumulatorIndex(const VoteParams& p, int64_t group_size, int64_t q,
+                                           int64_t slot) {
+  return kKernel == kBilinear ? q * group_size + slot : slot * PlaneStride(p) + q;
+}
+
+// Accumulates the votes of batch item b into the target maps of one group,
+// `acc` / `count` laid out as AccumulatorIndex says (see AddTap for what they
+// hold). `count` is unused (may be null) for additive.
+//
+// Votes are visited pixel by pixel, and at each pixel edge by edge in the
+// group's order: a pixel's heatmap and offset channels are contiguous
+// (channels last), so each input cache line is read once per group. The
+// votes into one target
+// map are added in (pixel, edge) order whatever the grouping, so the result
+// does not depend on the number of groups or threads.
+template <typename T, typename Acc, int kCombine, int kKernel>
+void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* heatmaps,
+                     const T* offsets_x, const T* offsets_y, int64_t b, MapScratch<Acc>& s,
+                     Acc* acc, int* count) {
+  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  const int64_t stride = PlaneStride(p);
+  const int64_t size = (kKernel == kBilinear ? H * W : stride) * group.size;
+  std::fill(acc, acc + size, InitialAccumulator<Acc>(kCombine));
+  if (kCombine != kAdditive) std::fill(count, count + size, 0);
+  for (int64_t i = 0; i < H; ++i) {
+    for (int64_t j = 0; j < W; ++j) {
+      const int64_t pix = (b * H + i) * W + j;
+      const T* heat_px = heatmaps + pix * J;
+      const T* ox_px = offsets_x + pix * E;
+      const T* oy_px = offsets_y + pix * E;
+      if (kKernel == kBilinear) {
+        AccumulateBilinearPixel<T, Acc, kCombine>(p, group, i, j, heat_px, ox_px, oy_px, s, acc,
+                                                  count);
+        continue;
+      }
+      for (int n = 0; n < group.num_edges; ++n) {
+        const GroupEdge edge = group.edges[n];
+        const Acc c = HeatValue(kCombine, static_cast<Acc>(heat_px[edge.source]));
+        AccumulateVote<kCombine, kKernel>(
+            p, Land(p, j, static_cast<Acc>(ox_px[edge.edge])),
+            Land(p, i, static_cast<Acc>(oy_px[edge.edge])), c, s, acc + edge.slot * stride, 1,
+            kCombine == kAdditive ? nullptr : count + edge.slot * stride);
       }
     }
   }
 }
 
-// Forward pass of one output map. For noisy-OR and max, `saved_stat` /
-// `saved_count` ([B, H, W, T], or null) receive the statistics so the
-// backward pass need not recompute them.
+// Forward pass of one unit: batch item b, the target maps of `group`. For
+// noisy-OR and max, `saved_stat` / `saved_count` ([B, H, W, T], or null)
+// receive the statistics so the backward pass need not recompute them.
 template <typename T, typename Acc, int kCombine, int kKernel>
-void ForwardMap(const VoteParams& params, const int* sources, MapEdges map_edges,
-                const T* heatmaps, const T* offsets_x, const T* offsets_y, int64_t b,
-                int64_t t, MapScratch<Acc>& s, T* output, T* saved_stat, int* saved_count) {
+void ForwardGroup(const VoteParams& params, const TargetGroup& group, const T* heatmaps,
+                  const T* offsets_x, const T* offsets_y, int64_t b, MapScratch<Acc>& s,
+                  T* output, T* saved_stat, int* saved_count) {
   const VoteParams p = Specialise<kCombine, kKernel>(params);
-  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
-  const int64_t plane = H * W, T_ = p.num_targets;
-  Acc* acc = s.plane_a();
-  int* count = s.plane_count();
-  if (kCombine != kAdditive) {
-    AccumulateStatistics<T, Acc, kCombine, kKernel>(p, sources, map_edges, heatmaps, offsets_x,
-                                                    offsets_y, b, s, acc, count);
-    for (int64_t q = 0; q < plane; ++q) {
-      const int64_t out = (b * plane + q) * T_ + t;
+  const int64_t plane = p.height * p.width, T_ = p.num_targets, G = group.size;
+  // Interleaved accumulators of all T maps have the layout of the output
+  // [B, H, W, T]: accumulate in place (the sums in `output`, the statistics
+  // in `saved_stat` / `saved_count`) instead of copying them there.
+  const bool in_place = kKernel == kBilinear && G == T_ && std::is_same<T, Acc>::value &&
+                        (kCombine == kAdditive || saved_stat != nullptr);
+  if (in_place) {
+    const int64_t first = b * plane * T_, size = plane * T_;
+    Acc* acc = reinterpret_cast<Acc*>((kCombine == kAdditive ? output : saved_stat) + first);
+    int* count = kCombine == kAdditive ? nullptr : saved_count + first;
+    AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
+                                               acc, count);
+    if (kCombine == kAdditive) return;
+    T* out = output + first;
+    for (int64_t n = 0; n < size; ++n) {
       // Noisy-OR: m = 1 - prod(1 - v), which is 1 as soon as one factor is 0.
-      const Acc m = kCombine == kMax ? acc[q] : (count[q] > 0 ? Acc(1) : Acc(1) - acc[q]);
-      output[out] = static_cast<T>(m);
-      if (saved_stat != nullptr) {
-        saved_stat[out] = static_cast<T>(acc[q]);
-        saved_count[out] = count[q];
-      }
+      out[n] = static_cast<T>(kCombine == kMax ? acc[n] : (count[n] > 0 ? Acc(1) : Acc(1) - acc[n]));
     }
     return;
   }
-  const Acc* wx = s.wx();
-  std::fill(acc, acc + plane, Acc(0));
-  for (int n = 0; n < map_edges.count; ++n) {
-    const int e = map_edges.edges[n];
-    const int source = sources[e];
-    for (int64_t i = 0; i < H; ++i) {
-      for (int64_t j = 0; j < W; ++j) {
-        const int64_t pix = (b * H + i) * W + j;
-        const Acc c = static_cast<Acc>(heatmaps[pix * J + source]);
-        VisitVote<kKernel, false>(
-            p, Land(p, j, static_cast<Acc>(offsets_x[pix * E + e])),
-            Land(p, i, static_cast<Acc>(offsets_y[pix * E + e])), s,
-            [&](int64_t q, Acc tx, Acc ty, Acc, Acc) MDN_INLINE {
-              acc[q] += TapValue(tx, ty, c);
-            },
-            [&](int64_t q, int begin, int end, Acc wy, Acc) MDN_INLINE {
-              const Acc r = wy * c;  // TapValue(wx, wy, c) = wx * (wy * c)
-              Acc* out_row = acc + q;
-              for (int k = begin; k < end; ++k) out_row[k] += wx[k] * r;
-            });
+  Acc* acc = s.plane_a();
+  int* count = s.plane_count();
+  AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
+                                             acc, count);
+  for (int64_t q = 0; q < plane; ++q) {
+    T* out = output + (b * plane + q) * T_ + group.first_target;
+    for (int64_t slot = 0; slot < G; ++slot) {
+      const int64_t a = AccumulatorIndex<kKernel>(p, G, q, slot);
+      if (kCombine == kAdditive) {
+        out[slot] = static_cast<T>(acc[a]);
+        continue;
+      }
+      const Acc m = kCombine == kMax ? acc[a] : (count[a] > 0 ? Acc(1) : Acc(1) - acc[a]);
+      out[slot] = static_cast<T>(m);
+      if (saved_stat != nullptr) {
+        const int64_t saved = (b * plane + q) * T_ + group.first_target + slot;
+        saved_stat[saved] = static_cast<T>(acc[a]);
+        saved_count[saved] = count[a];
       }
     }
-  }
-  for (int64_t q = 0; q < plane; ++q) {
-    output[(b * plane + q) * T_ + t] = static_cast<T>(acc[q]);
   }
 }
 
@@ -292,19 +451,19 @@ MDN_INLINE inline Acc TapGrad(Acc upstream, Acc v, Acc stat, int count) {
   return kCombine == kAdditive ? upstream : upstream * TapDmDv<kCombine>(v, stat, count);
 }
 
-// Backward of one output map. Writes the offset gradients of its edges and
+// Backward of one output map t (`group` holds t alone). Writes the offset
+// gradients of its edges and
 // either the heatmap gradient directly (`grad_heatmaps`, when no two edges
 // share a source so this unit owns those channels) or each edge's heatmap
 // gradient into `grad_edges` [B, H, W, E] for ReduceHeatmapGradient.
 template <typename T, typename Acc, int kCombine, int kKernel>
-void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edges,
-                 const T* grad_output, const T* heatmaps, const T* offsets_x,
-                 const T* offsets_y, const T* saved_stat, const int* saved_count, int64_t b,
-                 int64_t t, MapScratch<Acc>& s, T* grad_offsets_x, T* grad_offsets_y,
+void BackwardMap(const VoteParams& params, const TargetGroup& group, const T* grad_output,
+                 const T* heatmaps, const T* offsets_x, const T* offsets_y,
+                 const T* saved_stat, const int* saved_count, int64_t b, MapScratch<Acc>& s, T* grad_offsets_x, T* grad_offsets_y,
                  T* grad_heatmaps, Acc* grad_edges) {
   const VoteParams p = Specialise<kCombine, kKernel>(params);
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
-  const int64_t plane = H * W, T_ = p.num_targets;
+  const int64_t plane = H * W, T_ = p.num_targets, t = group.first_target;
   Acc* g = s.plane_a();
   Acc* stat = s.plane_b();
   int* count = s.plane_count();
@@ -323,15 +482,15 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
         count[q] = saved_count[(b * plane + q) * T_ + t];
       }
     } else {
-      AccumulateStatistics<T, Acc, kCombine, kKernel>(p, sources, map_edges, heatmaps,
-                                                      offsets_x, offsets_y, b, s, stat, count);
+      AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
+                                                 stat, count);
     }
   }
 
   const Acc scale = static_cast<Acc>(p.scale);
-  for (int n = 0; n < map_edges.count; ++n) {
-    const int e = map_edges.edges[n];
-    const int source = sources[e];
+  for (int n = 0; n < group.num_edges; ++n) {
+    const int e = group.edges[n].edge;
+    const int source = group.edges[n].source;
     for (int64_t i = 0; i < H; ++i) {
       for (int64_t j = 0; j < W; ++j) {
         const int64_t pix = (b * H + i) * W + j;
@@ -392,11 +551,11 @@ void BackwardMap(const VoteParams& params, const int* sources, MapEdges map_edge
 }
 
 template <typename T, typename Acc>
-using ForwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
-                           const T*, int64_t, int64_t, MapScratch<Acc>&, T*, T*, int*);
+using ForwardFn = void (*)(const VoteParams&, const TargetGroup&, const T*, const T*, const T*,
+                           int64_t, MapScratch<Acc>&, T*, T*, int*);
 template <typename T, typename Acc>
-using BackwardFn = void (*)(const VoteParams&, const int*, MapEdges, const T*, const T*,
-                            const T*, const T*, const T*, const int*, int64_t, int64_t,
+using BackwardFn = void (*)(const VoteParams&, const TargetGroup&, const T*, const T*,
+                            const T*, const T*, const T*, const int*, int64_t,
                             MapScratch<Acc>&, T*, T*, T*, Acc*);
 
 // One instantiation per (combine, kernel), so the inner loops see constants;
@@ -406,13 +565,13 @@ ForwardFn<T, Acc> PickForward(int combine, int kernel) {
   const bool gauss = kernel == kGaussian;
   switch (combine) {
     case kAdditive:
-      return gauss ? &ForwardMap<T, Acc, kAdditive, kGaussian>
-                   : &ForwardMap<T, Acc, kAdditive, kBilinear>;
+      return gauss ? &ForwardGroup<T, Acc, kAdditive, kGaussian>
+                   : &ForwardGroup<T, Acc, kAdditive, kBilinear>;
     case kNoisyOr:
-      return gauss ? &ForwardMap<T, Acc, kNoisyOr, kGaussian>
-                   : &ForwardMap<T, Acc, kNoisyOr, kBilinear>;
+      return gauss ? &ForwardGroup<T, Acc, kNoisyOr, kGaussian>
+                   : &ForwardGroup<T, Acc, kNoisyOr, kBilinear>;
     default:
-      return gauss ? &ForwardMap<T, Acc, kMax, kGaussian> : &ForwardMap<T, Acc, kMax, kBilinear>;
+      return gauss ? &ForwardGroup<T, Acc, kMax, kGaussian> : &ForwardGroup<T, Acc, kMax, kBilinear>;
   }
 }
 

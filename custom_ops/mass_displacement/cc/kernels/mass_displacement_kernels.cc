@@ -1,6 +1,7 @@
 // CPU kernels of Mdn>MassDisplacement and Mdn>MassDisplacementGrad: input
 // checks, then the TF-free loops of mass_displacement_cpu.h run on the
-// TensorFlow thread pool, one output map (b, t) per unit of work.
+// TensorFlow thread pool: forward units are (batch item, group of target
+// maps), backward units (batch item, target map).
 #define EIGEN_USE_THREADS
 
 #include <algorithm>
@@ -38,26 +39,20 @@ using ::tensorflow::Tensor;
 
 namespace {
 
-// Edges grouped by target map (CSR), in increasing edge order.
-struct EdgesByTarget {
-  std::vector<int> offsets, edges;
-  EdgesByTarget(const std::vector<int>& targets, int64_t num_targets)
-      : offsets(num_targets + 1, 0), edges(targets.size()) {
-    for (int t : targets) ++offsets[t + 1];
-    for (int64_t t = 0; t < num_targets; ++t) offsets[t + 1] += offsets[t];
-    std::vector<int> fill(offsets.begin(), offsets.end() - 1);
-    for (size_t e = 0; e < targets.size(); ++e) edges[fill[targets[e]]++] = static_cast<int>(e);
-  }
-  MapEdges of(int64_t t) const {
-    return MapEdges{edges.data() + offsets[t], offsets[t + 1] - offsets[t]};
-  }
-};
-
-// Rough cycles of one (b, t) unit, for the thread pool's sharding.
-int64_t UnitCost(const VoteParams& p) {
+// Rough cycles of one unit with `edges` edges, for the thread pool's sharding.
+int64_t UnitCost(const VoteParams& p, int64_t edges) {
   const int64_t taps = TapsPerAxis(p);
-  const int64_t edges_per_map = p.num_edges / std::max<int64_t>(p.num_targets, 1) + 1;
-  return edges_per_map * p.height * p.width * (taps * taps * 4 + 30);
+  return std::max<int64_t>(edges, 1) * p.height * p.width * (taps * taps * 4 + 30);
+}
+
+// Forward units are (batch item, group of target maps). Whole batch items
+// (one group) read each pixel's channels once; smaller groups are used only
+// when the batch alone would leave threads idle. The grouping never changes
+// the result (see AccumulateGroup).
+int64_t ForwardGroupCount(const VoteParams& p, int num_threads) {
+  const int64_t wanted_units = 2 * static_cast<int64_t>(num_threads);
+  const int64_t groups = (wanted_units + p.batch - 1) / std::max<int64_t>(p.batch, 1);
+  return std::max<int64_t>(1, std::min(groups, p.num_targets));
 }
 
 }  // namespace
@@ -84,7 +79,9 @@ class MassDisplacementCpuOp : public OpKernel {
     OP_REQUIRES_OK(ctx, attrs_.AllocateSavedStatistics(ctx, p, keep, &saved_stat, &saved_count));
     if (output->NumElements() == 0) return;
 
-    const EdgesByTarget by_target(attrs_.targets(), p.num_targets);
+    auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    const TargetGroups groups(attrs_.sources().data(), attrs_.targets().data(), p.num_edges,
+                              p.num_targets, ForwardGroupCount(p, pool->NumThreads()));
     const ForwardFn<T, Acc> fn = PickForward<T, Acc>(p.combine, p.kernel);
     T* stat_out = keep ? saved_stat->flat<T>().data() : nullptr;
     int* count_out = keep ? saved_count->flat<int>().data() : nullptr;
@@ -92,16 +89,16 @@ class MassDisplacementCpuOp : public OpKernel {
     const T* ox = offsets_x.flat<T>().data();
     const T* oy = offsets_y.flat<T>().data();
     T* out = output->flat<T>().data();
-    const int* sources = attrs_.sources().data();
-    auto work = [&](int64_t begin, int64_t end) {
-      MapScratch<Acc> scratch(p);
-      for (int64_t unit = begin; unit < end; ++unit) {
-        const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
-        fn(p, sources, by_target.of(t), heat, ox, oy, b, t, scratch, out, stat_out, count_out);
-      }
-    };
-    ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-        p.batch * p.num_targets, UnitCost(p), work);
+    const int64_t units = p.batch * groups.count();
+    pool->ParallelFor(units, UnitCost(p, p.num_edges / groups.count()),
+                      [&](int64_t begin, int64_t end) {
+                        MapScratch<Acc> scratch(p, groups.max_size());
+                        for (int64_t unit = begin; unit < end; ++unit) {
+                          const int64_t b = unit / groups.count();
+                          fn(p, groups[unit % groups.count()], heat, ox, oy, b, scratch, out,
+                             stat_out, count_out);
+                        }
+                      });
   }
 
  private:
@@ -154,7 +151,9 @@ class MassDisplacementGradCpuOp : public OpKernel {
       ge = grad_edges.flat<Acc>().data();
     }
 
-    const EdgesByTarget by_target(attrs_.targets(), p.num_targets);
+    // Backward units are (batch item, one target map).
+    const TargetGroups maps(attrs_.sources().data(), attrs_.targets().data(), p.num_edges,
+                            p.num_targets, p.num_targets);
     const BackwardFn<T, Acc> fn = PickBackward<T, Acc>(p.combine, p.kernel);
     const T* g = grad.flat<T>().data();
     const T* heat = heatmaps.flat<T>().data();
@@ -162,14 +161,14 @@ class MassDisplacementGradCpuOp : public OpKernel {
     const T* oy = offsets_y.flat<T>().data();
     T* gox = grad_ox->flat<T>().data();
     T* goy = grad_oy->flat<T>().data();
-    const int* sources = attrs_.sources().data();
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-    pool->ParallelFor(p.batch * p.num_targets, 2 * UnitCost(p), [&](int64_t begin, int64_t end) {
-      MapScratch<Acc> scratch(p);
+    const int64_t unit_cost = 2 * UnitCost(p, p.num_edges / std::max<int64_t>(p.num_targets, 1));
+    pool->ParallelFor(p.batch * p.num_targets, unit_cost, [&](int64_t begin, int64_t end) {
+      MapScratch<Acc> scratch(p, 1);
       for (int64_t unit = begin; unit < end; ++unit) {
-        const int64_t b = unit / p.num_targets, t = unit % p.num_targets;
-        fn(p, sources, by_target.of(t), g, heat, ox, oy, stat_in, count_in, b, t, scratch, gox, goy,
-           direct ? gh : nullptr, ge);
+        const int64_t b = unit / p.num_targets;
+        fn(p, maps[unit % p.num_targets], g, heat, ox, oy, stat_in, count_in, b, scratch, gox,
+           goy, direct ? gh : nullptr, ge);
       }
     });
     if (direct) return;
