@@ -148,7 +148,10 @@ def _stamp_flags(cfg, cuda):
 def compile_commands(cfg, output, cuda, objdir):
     """Returns (compile commands, link command)."""
     cxx = os.environ.get("CXX", "g++")
-    common = cfg["cflags"] + ["-O3", "-fPIC", "-Wno-deprecated-declarations", "-I", KERNELS]
+    # -ffp-contract=off: no FMA contraction, so the AVX-512 and portable CPU
+    # paths (and the GPU, built with --fmad=false) round alike.
+    common = cfg["cflags"] + ["-O3", "-fPIC", "-ffp-contract=off", "-Wno-deprecated-declarations"]
+    common += ["-I", KERNELS]
     common += _stamp_flags(cfg, cuda)
     cuda_include = os.path.join(cfg["include"], "third_party", "gpus", "cuda", "include")
     commands, objects = [], []

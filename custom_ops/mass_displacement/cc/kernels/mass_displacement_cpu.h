@@ -12,7 +12,9 @@
 #define MDN_TF_MASS_DISPLACEMENT_CPU_H_
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mass_displacement_math.h"
@@ -270,66 +272,196 @@ inline void AccumulateVote(const VoteParams& p, Acc lx, Acc ly, Acc c, MapScratc
       });
 }
 
-// The bilinear votes of pixel (i, j) into the group: VisitVote's arithmetic
-// written out as one plain loop over the pixel's edges (the hot loop of the
-// forward pass; through VisitVote's lambdas it ran at half this speed).
-// Accumulators are interleaved, acc[q * G + slot], so the four taps of a vote
-// touch two cache lines and the maps of a group are read out contiguously.
+// Adds one bilinear vote (landing at lx, ly, heat c) to the interleaved
+// accumulators of its target slot: acc[q * G + slot] for pixel q, so the four
+// taps of a vote touch two cache lines and the maps of a group are read out
+// contiguously. VisitVote's arithmetic, written out: the taps are the hot
+// loop of the forward pass, and through VisitVote's lambdas it ran at half
+// this speed.
+template <int kCombine, typename Acc>
+MDN_INLINE inline void AddBilinearVote(const VoteParams& p, int64_t G, int64_t slot, Acc lx,
+                                       Acc ly, Acc c, Acc* acc, int* count) {
+  const int64_t W = p.width, row = W * G;
+  const Acc x_end = static_cast<Acc>(W - 1), y_end = static_cast<Acc>(p.height - 1);
+  if (__builtin_expect(!(lx >= Acc(0) && lx < x_end && ly >= Acc(0) && ly < y_end), 0)) {
+    // Near or off the border: the taps on the map, one by one. NaN and
+    // landings with no tap on the map are dropped (written as !(inside)).
+    if (!(lx >= Acc(-1) && lx < x_end + Acc(1) && ly >= Acc(-1) && ly < y_end + Acc(1))) return;
+    const int64_t x0 = FloorToInt(lx), y0 = FloorToInt(ly);
+    const Acc fx = lx - static_cast<Acc>(x0), fy = ly - static_cast<Acc>(y0);
+    const Acc wx[2] = {Acc(1) - fx, fx}, wy[2] = {Acc(1) - fy, fy};
+    for (int ky = 0; ky < 2; ++ky) {
+      if (y0 + ky < 0 || y0 + ky >= p.height) continue;
+      for (int kx = 0; kx < 2; ++kx) {
+        if (x0 + kx < 0 || x0 + kx >= W) continue;
+        const int64_t q = ((y0 + ky) * W + x0 + kx) * G + slot;
+        AddTap<kCombine>(TapValue(wx[kx], wy[ky], c), acc[q],
+                         kCombine == kAdditive ? nullptr : count + q);
+      }
+    }
+    return;
+  }
+  const int64_t x0 = static_cast<int64_t>(lx), y0 = static_cast<int64_t>(ly);
+  const Acc fx = lx - static_cast<Acc>(x0), fy = ly - static_cast<Acc>(y0);
+  const Acc gx = Acc(1) - fx, gy = Acc(1) - fy;
+  const int64_t q = (y0 * W + x0) * G + slot;
+  Acc* a = acc + q;
+  int* cnt = kCombine == kAdditive ? nullptr : count + q;
+  AddTap<kCombine>(TapValue(gx, gy, c), a[0], cnt);
+  AddTap<kCombine>(TapValue(fx, gy, c), a[G], cnt + G);
+  AddTap<kCombine>(TapValue(gx, fy, c), a[row], cnt + row);
+  AddTap<kCombine>(TapValue(fx, fy, c), a[row + G], cnt + row + G);
+}
+
+// 16-byte SIMD vectors (SSE2, part of every x86-64 CPU) through the GCC/Clang
+// vector extensions. Lane-wise IEEE arithmetic: each lane rounds exactly like
+// the scalar code. The CUDA front end sees only the scalar code.
+#if !defined(__CUDACC__) && (defined(__GNUC__) || defined(__clang__))
+#define MDN_HAVE_VECTOR_EXTENSIONS 1
+template <typename Acc>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  typedef float Value __attribute__((vector_size(16)));
+  typedef int32_t Index __attribute__((vector_size(16)));
+  typedef int32_t IndexScalar;
+};
+template <>
+struct Lanes<double> {
+  typedef double Value __attribute__((vector_size(16)));
+  typedef int64_t Index __attribute__((vector_size(16)));
+  typedef int64_t IndexScalar;
+};
+
+// Lane k = values[edges[k].*channel]: built in registers, since storing the
+// lanes one by one and loading them as a vector stalls store forwarding.
+template <typename V, typename Scalar, typename T, size_t... K>
+MDN_INLINE inline V GatherLanes(const T* values, const GroupEdge* edges, int GroupEdge::*channel,
+                                std::index_sequence<K...>) {
+  return V{static_cast<Scalar>(values[edges[K].*channel])...};
+}
+
+template <typename V, size_t... K>
+MDN_INLINE inline V SlotLanes(const GroupEdge* edges, std::index_sequence<K...>) {
+  return V{static_cast<decltype(V{}[0])>(edges[K].slot)...};
+}
+
+// Bilinear votes of one pixel, one vector of edges at a time: the votes are
+// located and weighted lane-wise; then, vote by vote, the four taps of an
+// interior vote are applied, and every other vote (near the border, NaN, or a
+// noisy-OR vote with c = 1 whose factors may be 0) goes through
+// AddBilinearVote. Returns the number of edges done (whole vectors only).
+template <typename T, typename Acc, int kCombine>
+MDN_INLINE inline int AccumulateBilinearLanes(const VoteParams& p, const TargetGroup& group,
+                                              int64_t i, int64_t j, const T* heat_px,
+                                              const T* ox_px, const T* oy_px, Acc* acc,
+                                              int* count) {
+  using V = typename Lanes<Acc>::Value;
+  using I = typename Lanes<Acc>::Index;
+  using IndexScalar = typename Lanes<Acc>::IndexScalar;
+  constexpr int kWidth = sizeof(V) / sizeof(Acc);
+  constexpr auto kLaneIndices = std::make_index_sequence<kWidth>();
+  const int64_t G = group.size, row = p.width * G;
+  const V zero = V{} + Acc(0), one = zero + Acc(1);
+  const V x = zero + static_cast<Acc>(j), y = zero + static_cast<Acc>(i);
+  const Acc scale = static_cast<Acc>(p.scale);
+  const Acc x_end = static_cast<Acc>(p.width - 1), y_end = static_cast<Acc>(p.height - 1);
+  alignas(16) Acc w00[kWidth], w01[kWidth], w10[kWidth], w11[kWidth];
+  alignas(16) IndexScalar corner[kWidth], fast[kWidth];
+  int n = 0;
+  for (; n + kWidth <= group.num_edges; n += kWidth) {
+    const GroupEdge* edges = group.edges + n;
+    const V ox = GatherLanes<V, Acc>(ox_px, edges, &GroupEdge::edge, kLaneIndices);
+    const V oy = GatherLanes<V, Acc>(oy_px, edges, &GroupEdge::edge, kLaneIndices);
+    V c = GatherLanes<V, Acc>(heat_px, edges, &GroupEdge::source, kLaneIndices);
+    if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
+      c = c < zero ? zero : c;
+      c = c > one ? one : c;
+    }
+    const V slot = SlotLanes<V>(edges, kLaneIndices);
+    const V lx = x + scale * ox, ly = y + scale * oy;  // = Land()
+    I inside = (lx >= zero) & (lx < x_end) & (ly >= zero) & (ly < y_end);
+    if (kCombine == kNoisyOr) inside &= c < one;  // no factor 1 - v can be 0
+    // Other lanes are set to 0 so that every lane converts to an integer.
+    const V cx = inside ? lx : zero, cy = inside ? ly : zero;
+    const V x0 = __builtin_convertvector(__builtin_convertvector(cx, I), V);  // floor
+    const V y0 = __builtin_convertvector(__builtin_convertvector(cy, I), V);
+    const V fx = cx - x0, fy = cy - y0;
+    const V gx = one - fx, gy = one - fy;
+    const V v00 = gx * (gy * c), v01 = fx * (gy * c);  // TapValue(wx, wy, c)
+    const V v10 = gx * (fy * c), v11 = fx * (fy * c);
+    // Noisy-OR multiplies by the factors 1 - v.
+    const V t00 = kCombine == kNoisyOr ? one - v00 : v00;
+    const V t01 = kCombine == kNoisyOr ? one - v01 : v01;
+    const V t10 = kCombine == kNoisyOr ? one - v10 : v10;
+    const V t11 = kCombine == kNoisyOr ? one - v11 : v11;
+    // The tap index in floating point, exact below 2^24 (float; see
+    // `vectorised` in AccumulateGroup): SSE2 has no 32-bit integer multiply.
+    const I q = __builtin_convertvector((y0 * static_cast<Acc>(p.width) + x0) * static_cast<Acc>(G) + slot, I);
+    std::memcpy(w00, &t00, sizeof(V));
+    std::memcpy(w01, &t01, sizeof(V));
+    std::memcpy(w10, &t10, sizeof(V));
+    std::memcpy(w11, &t11, sizeof(V));
+    std::memcpy(corner, &q, sizeof(I));
+    std::memcpy(fast, &inside, sizeof(I));
+    for (int k = 0; k < kWidth; ++k) {
+      if (__builtin_expect(fast[k] == 0, 0)) {
+        AddBilinearVote<kCombine>(p, G, edges[k].slot, lx[k], ly[k], c[k], acc, count);
+        continue;
+      }
+      Acc* a = acc + corner[k];
+      if (kCombine != kMax) {
+        // All four loads before the stores: rows W * G apart may be 4 KiB
+        // apart, and a load issued after a store to an address 4 KiB away
+        // waits on it.
+        const Acc a00 = a[0], a01 = a[G], a10 = a[row], a11 = a[row + G];
+        if (kCombine == kNoisyOr) {
+          a[0] = a00 * w00[k], a[G] = a01 * w01[k], a[row] = a10 * w10[k];
+          a[row + G] = a11 * w11[k];
+        } else {
+          a[0] = a00 + w00[k], a[G] = a01 + w01[k], a[row] = a10 + w10[k];
+          a[row + G] = a11 + w11[k];
+        }
+      } else {
+        int* cnt = kCombine == kAdditive ? nullptr : count + corner[k];
+        AddTap<kCombine>(w00[k], a[0], cnt);
+        AddTap<kCombine>(w01[k], a[G], cnt + G);
+        AddTap<kCombine>(w10[k], a[row], cnt + row);
+        AddTap<kCombine>(w11[k], a[row + G], cnt + row + G);
+      }
+    }
+  }
+  return n;
+}
+#endif  // MDN_HAVE_VECTOR_EXTENSIONS
+
+// The bilinear votes of pixel (i, j) into the group, see AddBilinearVote.
+// `vectorised`: tap indices of the group fit the int32 lanes of
+// AccumulateBilinearLanes.
 template <typename T, typename Acc, int kCombine>
 MDN_INLINE inline void AccumulateBilinearPixel(const VoteParams& p, const TargetGroup& group,
                                                int64_t i, int64_t j, const T* heat_px,
                                                const T* ox_px, const T* oy_px,
-                                               MapScratch<Acc>& s, Acc* acc, int* count) {
-  const int64_t G = group.size, row = p.width * G;
-  const Acc scale = static_cast<Acc>(p.scale);
-  const Acc x_end = static_cast<Acc>(p.width - 1), y_end = static_cast<Acc>(p.height - 1);
-  const Acc x = static_cast<Acc>(j), y = static_cast<Acc>(i);
-  for (int n = 0; n < group.num_edges; ++n) {
+                                               bool vectorised, Acc* acc, int* count) {
+  int n = 0;
+#ifdef MDN_HAVE_VECTOR_EXTENSIONS
+  if (vectorised) {
+    n = AccumulateBilinearLanes<T, Acc, kCombine>(p, group, i, j, heat_px, ox_px, oy_px, acc,
+                                                  count);
+  }
+#endif
+  for (; n < group.num_edges; ++n) {
     const GroupEdge edge = group.edges[n];
     const Acc c = HeatValue(kCombine, static_cast<Acc>(heat_px[edge.source]));
-    const Acc ox = static_cast<Acc>(ox_px[edge.edge]), oy = static_cast<Acc>(oy_px[edge.edge]);
-    const Acc lx = x + scale * ox, ly = y + scale * oy;  // = Land()
-    if (__builtin_expect(!(lx >= Acc(0) && lx < x_end && ly >= Acc(0) && ly < y_end), 0)) {
-      // Near or off the border: the taps on the map, one by one. NaN and
-      // landings with no tap on the map are dropped (written as !(inside)).
-      if (!(lx >= Acc(-1) && lx < x_end + Acc(1) && ly >= Acc(-1) && ly < y_end + Acc(1))) {
-        continue;
-      }
-      const int64_t x0 = FloorToInt(lx), y0 = FloorToInt(ly);
-      const Acc fx = lx - static_cast<Acc>(x0), fy = ly - static_cast<Acc>(y0);
-      const Acc wx[2] = {Acc(1) - fx, fx}, wy[2] = {Acc(1) - fy, fy};
-      for (int ky = 0; ky < 2; ++ky) {
-        if (y0 + ky < 0 || y0 + ky >= p.height) continue;
-        for (int kx = 0; kx < 2; ++kx) {
-          if (x0 + kx < 0 || x0 + kx >= p.width) continue;
-          const int64_t q = ((y0 + ky) * p.width + x0 + kx) * G + edge.slot;
-          AddTap<kCombine>(TapValue(wx[kx], wy[ky], c), acc[q],
-                           kCombine == kAdditive ? nullptr : count + q);
-        }
-      }
-      continue;
-    }
-    const int64_t x0 = static_cast<int64_t>(lx), y0 = static_cast<int64_t>(ly);
-    const Acc fx = lx - static_cast<Acc>(x0), fy = ly - static_cast<Acc>(y0);
-    const Acc gx = Acc(1) - fx, gy = Acc(1) - fy;
-    const int64_t q = (y0 * p.width + x0) * G + edge.slot;
-    Acc* a = acc + q;
-    if (kCombine == kNoisyOr && c < Acc(1)) {
-      // v = wx * (wy * c) <= c < 1 (weights <= 1, rounding is monotonic): no
-      // factor 1 - v is 0, so none needs counting (see AddTapStatistics).
-      a[0] *= Acc(1) - TapValue(gx, gy, c);
-      a[G] *= Acc(1) - TapValue(fx, gy, c);
-      a[row] *= Acc(1) - TapValue(gx, fy, c);
-      a[row + G] *= Acc(1) - TapValue(fx, fy, c);
-      continue;
-    }
-    int* cnt = kCombine == kAdditive ? nullptr : count + q;
-    AddTap<kCombine>(TapValue(gx, gy, c), a[0], cnt);
-    AddTap<kCombine>(TapValue(fx, gy, c), a[G], cnt + G);
-    AddTap<kCombine>(TapValue(gx, fy, c), a[row], cnt + row);
-    AddTap<kCombine>(TapValue(fx, fy, c), a[row + G], cnt + row + G);
+    AddBilinearVote<kCombine>(p, group.size, edge.slot,
+                              Land(p, j, static_cast<Acc>(ox_px[edge.edge])),
+                              Land(p, i, static_cast<Acc>(oy_px[edge.edge])), c, acc, count);
   }
 }
+
+}  // namespace mdn
+#include "mass_displacement_cpu_avx512.h"  // needs AddBilinearVote
+namespace mdn {
 
 // Where the accumulator of target slot `slot` at pixel q sits: interleaved,
 // q * G + slot, for bilinear votes (see AccumulateBilinearPixel); planar,
@@ -343,7 +475,8 @@ MDN_INLINE inline int64_t AccumulatorIndex(const VoteParams& p, int64_t group_si
 
 // Accumulates the votes of batch item b into the target maps of one group,
 // `acc` / `count` laid out as AccumulatorIndex says (see AddTap for what they
-// hold). `count` is unused (may be null) for additive.
+// hold). `count` is unused (may be null) for additive, and may be null for
+// noisy-OR when no heatmap value reaches 1 (MayHaveZeroFactors).
 //
 // Votes are visited pixel by pixel, and at each pixel edge by edge in the
 // group's order: a pixel's heatmap and offset channels are contiguous
@@ -359,7 +492,18 @@ void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
   const int64_t stride = PlaneStride(p);
   const int64_t size = (kKernel == kBilinear ? H * W : stride) * group.size;
   std::fill(acc, acc + size, InitialAccumulator<Acc>(kCombine));
-  if (kCombine != kAdditive) std::fill(count, count + size, 0);
+  if (count != nullptr) std::fill(count, count + size, 0);
+  const bool vectorised = size < (int64_t{1} << 24);  // exact float tap indices
+#ifdef MDN_HAVE_AVX512_PATH
+  if (kKernel == kBilinear && std::is_same<T, float>::value && std::is_same<Acc, float>::value &&
+      vectorised && UseAvx512()) {
+    AccumulateBilinearAvx512<kCombine>(
+        p, group, reinterpret_cast<const float*>(heatmaps),
+        reinterpret_cast<const float*>(offsets_x), reinterpret_cast<const float*>(offsets_y), b,
+        reinterpret_cast<float*>(acc), count);
+    return;
+  }
+#endif
   for (int64_t i = 0; i < H; ++i) {
     for (int64_t j = 0; j < W; ++j) {
       const int64_t pix = (b * H + i) * W + j;
@@ -367,8 +511,8 @@ void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
       const T* ox_px = offsets_x + pix * E;
       const T* oy_px = offsets_y + pix * E;
       if (kKernel == kBilinear) {
-        AccumulateBilinearPixel<T, Acc, kCombine>(p, group, i, j, heat_px, ox_px, oy_px, s, acc,
-                                                  count);
+        AccumulateBilinearPixel<T, Acc, kCombine>(p, group, i, j, heat_px, ox_px, oy_px,
+                                                  vectorised, acc, count);
         continue;
       }
       for (int n = 0; n < group.num_edges; ++n) {
@@ -383,52 +527,83 @@ void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
   }
 }
 
-// Forward pass of one unit: batch item b, the target maps of `group`. For
-// noisy-OR and max, `saved_stat` / `saved_count` ([B, H, W, T], or null)
-// receive the statistics so the backward pass need not recompute them.
+// Noisy-OR: a factor 1 - v is 0 only when v = K * c = 1, which needs c >= 1
+// (weights never exceed 1 and rounding is monotonic). Batch item b has no
+// such vote when none of its heatmap values reaches 1; then no zero factors
+// need counting.
+template <typename T>
+bool MayHaveZeroFactors(const VoteParams& p, const T* heatmaps, int64_t b) {
+  const int64_t size = p.height * p.width * p.num_maps;
+  const T* heat = heatmaps + b * size;
+  float largest = 0.f;  // a max reduction (vectorises); NaN never wins, and needs no count
+  for (int64_t n = 0; n < size; ++n) {
+    const float c = static_cast<float>(heat[n]);
+    largest = c > largest ? c : largest;
+  }
+  return largest >= 1.f;
+}
+
+// Forward pass of one unit: batch item b, the target maps of `group`. When
+// `saved_stat` ([B, H, W, T]) is not null it receives the statistics the
+// backward pass needs: max, the maximum, with the tie counts in
+// `saved_count`; noisy-OR, EncodeNoisyOr's value (no count array).
 template <typename T, typename Acc, int kCombine, int kKernel>
 void ForwardGroup(const VoteParams& params, const TargetGroup& group, const T* heatmaps,
                   const T* offsets_x, const T* offsets_y, int64_t b, MapScratch<Acc>& s,
                   T* output, T* saved_stat, int* saved_count) {
   const VoteParams p = Specialise<kCombine, kKernel>(params);
   const int64_t plane = p.height * p.width, T_ = p.num_targets, G = group.size;
+  // Zero factors are counted in scratch, and only when there may be some.
+  int* count = kCombine == kMax || (kCombine == kNoisyOr && MayHaveZeroFactors(p, heatmaps, b))
+                   ? s.plane_count()
+                   : nullptr;
   // Interleaved accumulators of all T maps have the layout of the output
-  // [B, H, W, T]: accumulate in place (the sums in `output`, the statistics
-  // in `saved_stat` / `saved_count`) instead of copying them there.
+  // [B, H, W, T]: accumulate in place (sums in `output`, noisy-OR products
+  // and maxima in `saved_stat`) instead of copying them there.
   const bool in_place = kKernel == kBilinear && G == T_ && std::is_same<T, Acc>::value &&
                         (kCombine == kAdditive || saved_stat != nullptr);
   if (in_place) {
     const int64_t first = b * plane * T_, size = plane * T_;
     Acc* acc = reinterpret_cast<Acc*>((kCombine == kAdditive ? output : saved_stat) + first);
-    int* count = kCombine == kAdditive ? nullptr : saved_count + first;
+    if (kCombine == kMax) count = saved_count + first;
     AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
                                                acc, count);
     if (kCombine == kAdditive) return;
-    T* out = output + first;
-    for (int64_t n = 0; n < size; ++n) {
-      // Noisy-OR: m = 1 - prod(1 - v), which is 1 as soon as one factor is 0.
-      out[n] = static_cast<T>(kCombine == kMax ? acc[n] : (count[n] > 0 ? Acc(1) : Acc(1) - acc[n]));
+    T* __restrict out = output + first;
+    Acc* __restrict stat = acc;
+    if (kCombine == kMax) {
+      for (int64_t n = 0; n < size; ++n) out[n] = static_cast<T>(stat[n]);
+    } else if (count == nullptr) {
+      for (int64_t n = 0; n < size; ++n) out[n] = static_cast<T>(Acc(1) - stat[n]);
+    } else {
+      for (int64_t n = 0; n < size; ++n) {
+        // m = 1 - prod(1 - v), which is 1 as soon as one factor is 0.
+        out[n] = static_cast<T>(count[n] > 0 ? Acc(1) : Acc(1) - stat[n]);
+        stat[n] = EncodeNoisyOr(stat[n], count[n]);
+      }
     }
     return;
   }
   Acc* acc = s.plane_a();
-  int* count = s.plane_count();
   AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
                                              acc, count);
   for (int64_t q = 0; q < plane; ++q) {
-    T* out = output + (b * plane + q) * T_ + group.first_target;
+    const int64_t first = (b * plane + q) * T_ + group.first_target;
     for (int64_t slot = 0; slot < G; ++slot) {
       const int64_t a = AccumulatorIndex<kKernel>(p, G, q, slot);
       if (kCombine == kAdditive) {
-        out[slot] = static_cast<T>(acc[a]);
+        output[first + slot] = static_cast<T>(acc[a]);
         continue;
       }
-      const Acc m = kCombine == kMax ? acc[a] : (count[a] > 0 ? Acc(1) : Acc(1) - acc[a]);
-      out[slot] = static_cast<T>(m);
-      if (saved_stat != nullptr) {
-        const int64_t saved = (b * plane + q) * T_ + group.first_target + slot;
-        saved_stat[saved] = static_cast<T>(acc[a]);
-        saved_count[saved] = count[a];
+      const int zeros = count == nullptr ? 0 : count[a];
+      const Acc m = kCombine == kMax ? acc[a] : (zeros > 0 ? Acc(1) : Acc(1) - acc[a]);
+      output[first + slot] = static_cast<T>(m);
+      if (saved_stat == nullptr) continue;
+      if (kCombine == kMax) {
+        saved_stat[first + slot] = static_cast<T>(acc[a]);
+        saved_count[first + slot] = zeros;
+      } else {
+        saved_stat[first + slot] = static_cast<T>(EncodeNoisyOr(acc[a], zeros));
       }
     }
   }
@@ -478,8 +653,13 @@ void BackwardMap(const VoteParams& params, const TargetGroup& group, const T* gr
   if (kCombine != kAdditive) {
     if (saved_stat != nullptr) {
       for (int64_t q = 0; q < plane; ++q) {
-        stat[q] = static_cast<Acc>(saved_stat[(b * plane + q) * T_ + t]);
-        count[q] = saved_count[(b * plane + q) * T_ + t];
+        const Acc saved = static_cast<Acc>(saved_stat[(b * plane + q) * T_ + t]);
+        if (kCombine == kNoisyOr) {
+          DecodeNoisyOr(saved, &stat[q], &count[q]);
+        } else {
+          stat[q] = saved;
+          count[q] = saved_count[(b * plane + q) * T_ + t];
+        }
       }
     } else {
       AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,

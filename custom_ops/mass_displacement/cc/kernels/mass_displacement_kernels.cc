@@ -5,6 +5,7 @@
 #define EIGEN_USE_THREADS
 
 #include <algorithm>
+#include <functional>
 #include <type_traits>
 #include <vector>
 
@@ -39,10 +40,15 @@ using ::tensorflow::Tensor;
 
 namespace {
 
-// Rough cycles of one unit with `edges` edges, for the thread pool's sharding.
-int64_t UnitCost(const VoteParams& p, int64_t edges) {
-  const int64_t taps = TapsPerAxis(p);
-  return std::max<int64_t>(edges, 1) * p.height * p.width * (taps * taps * 4 + 30);
+// Runs fn(begin, end) over `units` units of equal cost in one block per pool
+// thread, so that the blocks end together. (The cost-based split of
+// ParallelFor(total, cost) left one straggling block on a 2-core machine.)
+void ForEachUnit(tensorflow::thread::ThreadPool* pool, int64_t units,
+                 const std::function<void(int64_t, int64_t)>& fn) {
+  if (units <= 0) return;
+  const int64_t threads = std::max(1, pool->NumThreads());
+  const int64_t block = (units + threads - 1) / threads;
+  pool->ParallelFor(units, tensorflow::thread::ThreadPool::SchedulingParams::Fixed(block), fn);
 }
 
 // Forward units are (batch item, group of target maps). Whole batch items
@@ -84,14 +90,13 @@ class MassDisplacementCpuOp : public OpKernel {
                               p.num_targets, ForwardGroupCount(p, pool->NumThreads()));
     const ForwardFn<T, Acc> fn = PickForward<T, Acc>(p.combine, p.kernel);
     T* stat_out = keep ? saved_stat->flat<T>().data() : nullptr;
-    int* count_out = keep ? saved_count->flat<int>().data() : nullptr;
+    int* count_out = keep && p.combine == kMax ? saved_count->flat<int>().data() : nullptr;
     const T* heat = heatmaps.flat<T>().data();
     const T* ox = offsets_x.flat<T>().data();
     const T* oy = offsets_y.flat<T>().data();
     T* out = output->flat<T>().data();
     const int64_t units = p.batch * groups.count();
-    pool->ParallelFor(units, UnitCost(p, p.num_edges / groups.count()),
-                      [&](int64_t begin, int64_t end) {
+    ForEachUnit(pool, units, [&](int64_t begin, int64_t end) {
                         MapScratch<Acc> scratch(p, groups.max_size());
                         for (int64_t unit = begin; unit < end; ++unit) {
                           const int64_t b = unit / groups.count();
@@ -125,7 +130,7 @@ class MassDisplacementGradCpuOp : public OpKernel {
     bool kept = false;
     OP_REQUIRES_OK(ctx, attrs_.CheckSavedStatistics(saved_stat, saved_count, p, &kept));
     const T* stat_in = kept ? saved_stat.flat<T>().data() : nullptr;
-    const int* count_in = kept ? saved_count.flat<int>().data() : nullptr;
+    const int* count_in = kept && p.combine == kMax ? saved_count.flat<int>().data() : nullptr;
     Tensor *grad_heat = nullptr, *grad_ox = nullptr, *grad_oy = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, heatmaps.shape(), &grad_heat));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, offsets_x.shape(), &grad_ox));
@@ -162,8 +167,7 @@ class MassDisplacementGradCpuOp : public OpKernel {
     T* gox = grad_ox->flat<T>().data();
     T* goy = grad_oy->flat<T>().data();
     auto* pool = ctx->device()->tensorflow_cpu_worker_threads()->workers;
-    const int64_t unit_cost = 2 * UnitCost(p, p.num_edges / std::max<int64_t>(p.num_targets, 1));
-    pool->ParallelFor(p.batch * p.num_targets, unit_cost, [&](int64_t begin, int64_t end) {
+    ForEachUnit(pool, p.batch * p.num_targets, [&](int64_t begin, int64_t end) {
       MapScratch<Acc> scratch(p, 1);
       for (int64_t unit = begin; unit < end; ++unit) {
         const int64_t b = unit / p.num_targets;
@@ -176,8 +180,7 @@ class MassDisplacementGradCpuOp : public OpKernel {
     const std::vector<int> table = BuildEdgeTable(
         attrs_.sources().data(), attrs_.targets().data(), p.num_edges, p.num_maps);
     const EdgeTableView view = ViewEdgeTable(table.data(), p.num_edges, p.num_maps);
-    pool->ParallelFor(p.batch * p.height * p.width, p.num_edges * 2 + p.num_maps,
-                      [&](int64_t begin, int64_t end) {
+    ForEachUnit(pool, p.batch * p.height * p.width, [&](int64_t begin, int64_t end) {
                         for (int64_t pix = begin; pix < end; ++pix) {
                           ReduceHeatmapGradient(p, view, ge, pix, gh);
                         }

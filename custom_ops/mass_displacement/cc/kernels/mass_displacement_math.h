@@ -197,6 +197,29 @@ MDN_HD Acc NoisyOrDmDv(Acc factor, int zero_factors, Acc nonzero_product) {
   return is_zero ? if_zero : if_nonzero;
 }
 
+// The noisy-OR statistics of an output pixel kept for the backward pass in
+// one value, so the forward pass writes no count array: the product P of the
+// non-zero factors when no factor is 0; -P when exactly one is (P >= 0, and
+// the sign bit tells -0.0 from 0.0); -inf when two or more are (every dm/dv
+// is then 0). P lies in [0, 1] or is NaN (a NaN heatmap), which decodes as
+// no zero factor.
+template <typename Acc>
+MDN_HD Acc EncodeNoisyOr(Acc product, int zero_factors) {
+  if (zero_factors == 0) return product;
+  return zero_factors == 1 ? -product : -static_cast<Acc>(INFINITY);
+}
+
+template <typename Acc>
+MDN_HD void DecodeNoisyOr(Acc saved, Acc* product, int* zero_factors) {
+  if (saved != saved || !signbit(saved)) {  // NaN or >= +0
+    *product = saved, *zero_factors = 0;
+  } else if (isinf(saved)) {
+    *product = Acc(0), *zero_factors = 2;
+  } else {
+    *product = -saved, *zero_factors = 1;
+  }
+}
+
 // Initial value of an output accumulator: a sum, a product of (1 - v), a max.
 template <typename Acc>
 MDN_HD Acc InitialAccumulator(int combine) {

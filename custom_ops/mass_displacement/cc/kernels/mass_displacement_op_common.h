@@ -174,31 +174,36 @@ class VotingAttrs {
     return tensorflow::Status();
   }
 
-  // The forward op's saved statistics: [B, H, W, T] when `keep`, else empty
-  // [0, 0, 0, 0] (the backward op then recomputes them).
+  // The forward op's saved statistics when `keep`: saved_stat [B, H, W, T],
+  // and saved_count [B, H, W, T] for max (noisy-OR encodes its counts in
+  // saved_stat, see EncodeNoisyOr). Otherwise both are empty [0, 0, 0, 0] and
+  // the backward op recomputes them.
   tensorflow::Status AllocateSavedStatistics(tensorflow::OpKernelContext* ctx,
                                              const VoteParams& p, bool keep,
                                              tensorflow::Tensor** stat,
                                              tensorflow::Tensor** count) const {
-    const tensorflow::TensorShape shape =
-        keep ? OutputShape(p) : tensorflow::TensorShape({0, 0, 0, 0});
-    TF_RETURN_IF_ERROR(ctx->allocate_output(1, shape, stat));
-    return ctx->allocate_output(2, shape, count);
+    const tensorflow::TensorShape empty({0, 0, 0, 0});
+    TF_RETURN_IF_ERROR(ctx->allocate_output(1, keep ? OutputShape(p) : empty, stat));
+    return ctx->allocate_output(2, keep && p.combine == kMax ? OutputShape(p) : empty, count);
   }
 
-  // Backward op inputs 4 and 5: both [B, H, W, T] (use them, *kept = true)
-  // or both empty (recompute).
+  // Backward op inputs 4 and 5, as AllocateSavedStatistics makes them: both
+  // empty (recompute, *kept = false), or saved_stat [B, H, W, T] with
+  // saved_count [B, H, W, T] for max and empty for noisy-OR (*kept = true).
   tensorflow::Status CheckSavedStatistics(const tensorflow::Tensor& stat,
                                           const tensorflow::Tensor& count,
                                           const VoteParams& p, bool* kept) const {
     const bool empty = stat.NumElements() == 0 && count.NumElements() == 0;
-    *kept = !empty && stat.shape() == OutputShape(p) && count.shape() == OutputShape(p);
+    const bool count_ok = p.combine == kNoisyOr ? count.NumElements() == 0
+                                                : count.shape() == OutputShape(p);
+    *kept = !empty && p.combine != kAdditive && stat.shape() == OutputShape(p) && count_ok;
     if (!empty && !*kept) {
       return tensorflow::errors::InvalidArgument(
-          "saved_stat and saved_count must both be empty or have the output's shape "
-          "[B, H, W, T] = ",
-          OutputShape(p).DebugString(), "; got ", stat.shape().DebugString(), " and ",
-          count.shape().DebugString());
+          "saved_stat and saved_count must both be empty, or saved_stat must have the "
+          "output's shape [B, H, W, T] = ",
+          OutputShape(p).DebugString(),
+          " and saved_count that shape for max and be empty for noisy_or; got ",
+          stat.shape().DebugString(), " and ", count.shape().DebugString());
     }
     return tensorflow::Status();
   }

@@ -113,11 +113,12 @@ heatmaps: [B, H, W, J] confidence maps.
 offsets_x: [B, H, W, E] horizontal displacement of each edge's votes.
 offsets_y: [B, H, W, E] vertical displacement of each edge's votes.
 output: [B, H, W, num_targets] voted maps.
-saved_stat: for the backward op only. Noisy-OR: the product of the non-zero
-  factors 1 - v per output pixel; max: the maximum. [B, H, W, T] when kept
-  (CPU, float32/float64), else [0, 0, 0, 0] and the backward op recomputes.
-saved_count: for the backward op only. Noisy-OR: the number of zero factors;
-  max: the number of votes that reach the maximum. Same shape rule.
+saved_stat: for the backward op only. Noisy-OR: the product P of the non-zero
+  factors 1 - v per output pixel, stored as P, -P or -inf for zero, one or
+  more zero factors; max: the maximum. [B, H, W, T] when kept (CPU,
+  float32/float64), else [0, 0, 0, 0] and the backward op recomputes.
+saved_count: for the backward op only. Max: the number of votes that reach
+  the maximum, [B, H, W, T] when kept; otherwise [0, 0, 0, 0].
 )doc");
 
 REGISTER_OP("Mdn>MassDisplacementGrad")
