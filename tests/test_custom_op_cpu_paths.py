@@ -70,9 +70,10 @@ _PATH_SCRIPT = textwrap.dedent("""
     from test_custom_op_cpu_paths import CROSS, WITHIN_17, _forward_and_gradients
     digests = {{}}
     for combine in ["additive", "noisy_or", "max"]:
-        for name, case in [("within17", WITHIN_17), ("cross", CROSS)]:
-            arrays = _forward_and_gradients(combine, "bilinear", case)
-            digests[combine + "/" + name] = [a.tobytes().hex() for a in arrays]
+        for kernel in ["bilinear", "gaussian"]:
+            for name, case in [("within17", WITHIN_17), ("cross", CROSS)]:
+                arrays = _forward_and_gradients(combine, kernel, case)
+                digests["/".join([combine, kernel, name])] = [a.tobytes().hex() for a in arrays]
     print("DIGESTS " + json.dumps(digests))
 """)
 

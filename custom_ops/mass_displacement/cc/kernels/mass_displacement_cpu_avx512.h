@@ -21,6 +21,7 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -174,6 +175,78 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
           } else {
             a[0] = a00 + w00[k], a[G] = a01 + w01[k], a[row] = a10 + w10[k];
             a[row + G] = a11 + w11[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+// out[n] = 1 - stat[n] (noisy-OR without zero factors) with streaming
+// stores: `out` is written once and not read again here, so its cache lines
+// need not be fetched first.
+__attribute__((target("avx512f"))) inline void OneMinusAvx512(const float* stat, float* out,
+                                                              int64_t size) {
+  int64_t n = 0;
+  for (; n < size && (reinterpret_cast<uintptr_t>(out + n) % 64) != 0; ++n) out[n] = 1.f - stat[n];
+  const __m512 one = _mm512_set1_ps(1.f);
+  for (; n + 16 <= size; n += 16) {
+    _mm512_stream_ps(out + n, _mm512_sub_ps(one, _mm512_loadu_ps(stat + n)));
+  }
+  for (; n < size; ++n) out[n] = 1.f - stat[n];
+  _mm_sfence();  // streaming stores are weakly ordered: publish them
+}
+
+// Gaussian votes of batch item b into planar accumulators (see
+// AccumulatorIndex): VisitVote's footprint (LocateLanding, FillAxisWeights),
+// with each footprint row of up to 16 taps added by one masked 16-lane
+// operation instead of a 4-lane loop. Additive rows and noisy-OR rows
+// without zero factors (r < 1) take it; the others go through
+// AccumulateRow. Same lane-wise arithmetic as AccumulateRow.
+template <int kCombine>
+__attribute__((target("avx512f"))) void AccumulateGaussianAvx512(
+    const VoteParams& p, const TargetGroup& group, const float* heatmaps, const float* offsets_x,
+    const float* offsets_y, int64_t b, MapScratch<float>& s, float* acc, int* count) {
+  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  const int64_t stride = PlaneStride(p);
+  const __m512 one = _mm512_set1_ps(1.f);
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  float* wx = s.wx();
+  float* wy = s.wy();
+  for (int64_t i = 0; i < H; ++i) {
+    for (int64_t j = 0; j < W; ++j) {
+      const int64_t pix = (b * H + i) * W + j;
+      for (int n = 0; n < group.num_edges; ++n) {
+        const GroupEdge edge = group.edges[n];
+        const float c = HeatValue(kCombine, heatmaps[pix * J + edge.source]);
+        Footprint<float> f;
+        if (!LocateLanding(p, Land(p, j, offsets_x[pix * E + edge.edge]),
+                           Land(p, i, offsets_y[pix * E + edge.edge]), &f) ||
+            f.kx_begin >= f.kx_end) {
+          continue;
+        }
+        FillAxisWeights<false>(p, f.x, f.kx_begin, f.kx_end, wx, s.dwx());
+        FillAxisWeights<false>(p, f.y, f.ky_begin, f.ky_end, wy, s.dwy());
+        float* a = acc + edge.slot * stride;
+        int* cnt = count == nullptr ? nullptr : count + edge.slot * stride;
+        for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
+          const int64_t q = (f.y.first + ky) * W + f.x.first;
+          const float r = wy[ky] * c;  // TapValue(wx, wy, c) = wx * (wy * c)
+          if (kCombine == kMax || (kCombine == kNoisyOr && !(r < 1.f))) {
+            AccumulateRow<kCombine>(a + q, cnt == nullptr ? nullptr : cnt + q, wx, r, f.kx_begin,
+                                    f.kx_end, 1, s.tap_grad());
+            continue;
+          }
+          const __m512 vr = _mm512_set1_ps(r);
+          for (int k = f.kx_begin; k < f.kx_end; k += 16) {
+            const __mmask16 taps = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(f.kx_end - k));
+            const __m512 w = _mm512_maskz_loadu_ps(taps, wx + k);
+            const __m512 v = _mm512_mul_ps(w, vr);
+            const __m512 old = _mm512_maskz_loadu_ps(taps, a + q + k);
+            const __m512 updated = kCombine == kNoisyOr
+                                       ? _mm512_mul_ps(old, _mm512_sub_ps(one, v))
+                                       : _mm512_add_ps(old, v);
+            _mm512_mask_storeu_ps(a + q + k, taps, updated);
           }
         }
       }
