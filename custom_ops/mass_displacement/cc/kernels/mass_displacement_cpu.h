@@ -551,12 +551,11 @@ template <typename T>
 bool MayHaveZeroFactors(const VoteParams& p, const T* heatmaps, int64_t b) {
   const int64_t size = p.height * p.width * p.num_maps;
   const T* heat = heatmaps + b * size;
-  float largest = 0.f;  // a max reduction (vectorises); NaN never wins, and needs no count
-  for (int64_t n = 0; n < size; ++n) {
-    const float c = static_cast<float>(heat[n]);
-    largest = c > largest ? c : largest;
-  }
-  return largest >= 1.f;
+  // An integer count vectorises (a float max reduction does not, without
+  // -ffast-math); NaN compares false, and its votes need no count either.
+  int64_t certain = 0;
+  for (int64_t n = 0; n < size; ++n) certain += static_cast<float>(heat[n]) >= 1.f;
+  return certain > 0;
 }
 
 // Forward pass of one unit: batch item b, the target maps of `group`. When
