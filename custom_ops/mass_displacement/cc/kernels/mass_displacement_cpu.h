@@ -558,6 +558,34 @@ bool MayHaveZeroFactors(const VoteParams& p, const T* heatmaps, int64_t b) {
   return certain > 0;
 }
 
+// Writes `size` accumulators (and counts) of one unit: the output m and,
+// when `saved_stat` is not null, the statistics for the backward pass (max:
+// maxima and tie counts; noisy-OR: EncodeNoisyOr of products and counts).
+// `count` is null when no count was kept (additive, noisy-OR without
+// certain votes).
+template <typename T, typename Acc, int kCombine>
+void WriteOutputs(const Acc* __restrict acc, const int* __restrict count, int64_t size,
+                  T* __restrict out, T* __restrict saved_stat, int* __restrict saved_count) {
+#ifdef MDN_HAVE_AVX512_PATH
+  if (std::is_same<T, float>::value && std::is_same<Acc, float>::value && UseAvx512() &&
+      (kCombine != kNoisyOr || count == nullptr)) {
+    StreamOutputsAvx512<kCombine>(reinterpret_cast<const float*>(acc), count, size,
+                                  reinterpret_cast<float*>(out),
+                                  reinterpret_cast<float*>(saved_stat), saved_count);
+    return;
+  }
+#endif
+  for (int64_t n = 0; n < size; ++n) {
+    const int zeros = count == nullptr ? 0 : count[n];
+    // Noisy-OR: m = 1 - prod(1 - v), which is 1 as soon as one factor is 0.
+    const Acc m = kCombine == kNoisyOr ? (zeros > 0 ? Acc(1) : Acc(1) - acc[n]) : acc[n];
+    out[n] = static_cast<T>(m);
+    if (kCombine == kAdditive || saved_stat == nullptr) continue;
+    saved_stat[n] = static_cast<T>(kCombine == kNoisyOr ? EncodeNoisyOr(acc[n], zeros) : acc[n]);
+    if (kCombine == kMax) saved_count[n] = zeros;
+  }
+}
+
 // Forward pass of one unit: batch item b, the target maps of `group`. When
 // `saved_stat` ([B, H, W, T]) is not null it receives the statistics the
 // backward pass needs: max, the maximum, with the tie counts in
@@ -572,42 +600,19 @@ void ForwardGroup(const VoteParams& params, const TargetGroup& group, const T* h
   int* count = kCombine == kMax || (kCombine == kNoisyOr && MayHaveZeroFactors(p, heatmaps, b))
                    ? s.plane_count()
                    : nullptr;
-  // Interleaved accumulators of all T maps have the layout of the output
-  // [B, H, W, T]: accumulate in place (sums in `output`, noisy-OR products
-  // and maxima in `saved_stat`) instead of copying them there.
-  const bool in_place = kKernel == kBilinear && G == T_ && std::is_same<T, Acc>::value &&
-                        (kCombine == kAdditive || saved_stat != nullptr);
-  if (in_place) {
-    const int64_t first = b * plane * T_, size = plane * T_;
-    Acc* acc = reinterpret_cast<Acc*>((kCombine == kAdditive ? output : saved_stat) + first);
-    if (kCombine == kMax) count = saved_count + first;
-    AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
-                                               acc, count);
-    if (kCombine == kAdditive) return;
-    T* __restrict out = output + first;
-    Acc* __restrict stat = acc;
-    if (kCombine == kMax) {
-      for (int64_t n = 0; n < size; ++n) out[n] = static_cast<T>(stat[n]);
-    } else if (count == nullptr) {
-#ifdef MDN_HAVE_AVX512_PATH
-      if (std::is_same<T, float>::value && UseAvx512()) {
-        OneMinusAvx512(reinterpret_cast<const float*>(stat), reinterpret_cast<float*>(out), size);
-        return;
-      }
-#endif
-      for (int64_t n = 0; n < size; ++n) out[n] = static_cast<T>(Acc(1) - stat[n]);
-    } else {
-      for (int64_t n = 0; n < size; ++n) {
-        // m = 1 - prod(1 - v), which is 1 as soon as one factor is 0.
-        out[n] = static_cast<T>(count[n] > 0 ? Acc(1) : Acc(1) - stat[n]);
-        stat[n] = EncodeNoisyOr(stat[n], count[n]);
-      }
-    }
-    return;
-  }
   Acc* acc = s.plane_a();
   AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
                                              acc, count);
+  // The accumulators stay in this worker's scratch (cache-resident, reused
+  // unit after unit) and are written out once. Interleaved accumulators of
+  // all T maps have the layout of the output [B, H, W, T]: one flat pass.
+  if (kKernel == kBilinear && G == T_) {
+    const int64_t first = b * plane * T_;
+    WriteOutputs<T, Acc, kCombine>(acc, count, plane * T_, output + first,
+                                   saved_stat == nullptr ? nullptr : saved_stat + first,
+                                   saved_count == nullptr ? nullptr : saved_count + first);
+    return;
+  }
   for (int64_t q = 0; q < plane; ++q) {
     const int64_t first = (b * plane + q) * T_ + group.first_target;
     for (int64_t slot = 0; slot < G; ++slot) {

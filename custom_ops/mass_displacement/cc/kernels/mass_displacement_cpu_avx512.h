@@ -182,18 +182,41 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
   }
 }
 
-// out[n] = 1 - stat[n] (noisy-OR without zero factors) with streaming
-// stores: `out` is written once and not read again here, so its cache lines
-// need not be fetched first.
-__attribute__((target("avx512f"))) inline void OneMinusAvx512(const float* stat, float* out,
-                                                              int64_t size) {
-  int64_t n = 0;
-  for (; n < size && (reinterpret_cast<uintptr_t>(out + n) % 64) != 0; ++n) out[n] = 1.f - stat[n];
+// WriteOutputs for float32 with streaming stores: the outputs are written
+// once and not read here, so their cache lines need not be fetched first.
+// Noisy-OR only without zero factors (count null): m = 1 - P, saved P.
+template <int kCombine>
+__attribute__((target("avx512f"))) void StreamOutputsAvx512(const float* acc, const int* count,
+                                                            int64_t size, float* out,
+                                                            float* saved_stat,
+                                                            int* saved_count) {
   const __m512 one = _mm512_set1_ps(1.f);
-  for (; n + 16 <= size; n += 16) {
-    _mm512_stream_ps(out + n, _mm512_sub_ps(one, _mm512_loadu_ps(stat + n)));
+  // Scalar until `out` is 64-byte aligned (the saved outputs have the same
+  // offset from their own 64-byte aligned TensorFlow buffers).
+  auto scalar = [&](int64_t n) {
+    out[n] = kCombine == kNoisyOr ? 1.f - acc[n] : acc[n];
+    if (kCombine == kAdditive || saved_stat == nullptr) return;
+    saved_stat[n] = acc[n];
+    if (kCombine == kMax) saved_count[n] = count[n];
+  };
+  int64_t n = 0;
+  for (; n < size && (reinterpret_cast<uintptr_t>(out + n) % 64) != 0; ++n) scalar(n);
+  const bool aligned = saved_stat == nullptr ||
+                       ((reinterpret_cast<uintptr_t>(saved_stat + n) % 64) == 0 &&
+                        (kCombine != kMax || reinterpret_cast<uintptr_t>(saved_count + n) % 64 == 0));
+  if (aligned) {
+    for (; n + 16 <= size; n += 16) {
+      const __m512 a = _mm512_loadu_ps(acc + n);
+      _mm512_stream_ps(out + n, kCombine == kNoisyOr ? _mm512_sub_ps(one, a) : a);
+      if (kCombine == kAdditive || saved_stat == nullptr) continue;
+      _mm512_stream_ps(saved_stat + n, a);
+      if (kCombine == kMax) {
+        _mm512_stream_si512(reinterpret_cast<__m512i*>(saved_count + n),
+                            _mm512_loadu_si512(count + n));
+      }
+    }
   }
-  for (; n < size; ++n) out[n] = 1.f - stat[n];
+  for (; n < size; ++n) scalar(n);
   _mm_sfence();  // streaming stores are weakly ordered: publish them
 }
 
