@@ -80,7 +80,8 @@ __attribute__((target("avx512f"))) inline __m512 LoadLanes(const float* base,
 
 // Accumulates the bilinear votes of batch item b into the interleaved
 // accumulators acc[q * G + slot] (see AddBilinearVote), already initialised.
-// Requires H * W * G < 2^31 (int32 lanes).
+// Requires H * W * G < 2^31 (int32 lanes) and one spare entry past the maps
+// (acc[H * W * G], and count[H * W * G] when count is not null).
 // kContiguous: every chunk reads contiguous channels (within-part voting);
 // a constant, so the pixel loop has no per-chunk branch on it.
 template <int kCombine, bool kContiguous>
@@ -91,14 +92,21 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges, G = group.size;
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
   const __m512 scale = _mm512_set1_ps(static_cast<float>(p.scale));
-  const __m512 x_end = _mm512_set1_ps(static_cast<float>(W - 1));
-  const __m512 y_end = _mm512_set1_ps(static_cast<float>(H - 1));
+  const __m512 minus_one = _mm512_set1_ps(-1.f);
+  const __m512 width_f = _mm512_set1_ps(static_cast<float>(W));
+  const __m512 height_f = _mm512_set1_ps(static_cast<float>(H));
+  const __m512i zero_i = _mm512_setzero_si512();
+  const __m512i last_column = _mm512_set1_epi32(static_cast<int32_t>(W - 1));
+  const __m512i last_row = _mm512_set1_epi32(static_cast<int32_t>(H - 1));
   const __m512i width = _mm512_set1_epi32(static_cast<int32_t>(W));
   const __m512i group_size = _mm512_set1_epi32(static_cast<int32_t>(G));
+  const __m512i row_i = _mm512_set1_epi32(static_cast<int32_t>(W * G));
+  // The spare accumulator: index H * W * G, inside the scratch arrays.
+  const __m512i spare = _mm512_set1_epi32(static_cast<int32_t>(H * W * G));
   const int64_t row = W * G;
   alignas(64) float lx_lanes[16], ly_lanes[16], c_lanes[16];
   alignas(64) float w00[16], w01[16], w10[16], w11[16];
-  alignas(64) int32_t corner[16];
+  alignas(64) int32_t corner[16], tap00[16], tap01[16], tap10[16], tap11[16];
   for (int64_t i = 0; i < H; ++i) {
     const __m512 y = _mm512_set1_ps(static_cast<float>(i));
     for (int64_t j = 0; j < W; ++j) {
@@ -115,16 +123,19 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
         }
         const __m512 lx = _mm512_add_ps(x, _mm512_mul_ps(scale, ox));  // = Land()
         const __m512 ly = _mm512_add_ps(y, _mm512_mul_ps(scale, oy));
-        __mmask16 inside = valid & _mm512_cmp_ps_mask(lx, zero, _CMP_GE_OQ) &
-                           _mm512_cmp_ps_mask(lx, x_end, _CMP_LT_OQ) &
-                           _mm512_cmp_ps_mask(ly, zero, _CMP_GE_OQ) &
-                           _mm512_cmp_ps_mask(ly, y_end, _CMP_LT_OQ);
-        if (kCombine == kNoisyOr) inside &= _mm512_cmp_ps_mask(c, one, _CMP_LT_OQ);
-        // Truncation is floor for the inside lanes (lx, ly >= 0); the
-        // others are masked off below.
-        const __m512i x0 = _mm512_cvttps_epi32(lx), y0 = _mm512_cvttps_epi32(ly);
-        const __m512 fx = _mm512_sub_ps(lx, _mm512_cvtepi32_ps(x0));
-        const __m512 fy = _mm512_sub_ps(ly, _mm512_cvtepi32_ps(y0));
+        // Lanes with a tap on the map: landing in [-1, W) x [-1, H) (NaN fails).
+        const __mmask16 reach = valid & _mm512_cmp_ps_mask(lx, minus_one, _CMP_GE_OQ) &
+                                _mm512_cmp_ps_mask(lx, width_f, _CMP_LT_OQ) &
+                                _mm512_cmp_ps_mask(ly, minus_one, _CMP_GE_OQ) &
+                                _mm512_cmp_ps_mask(ly, height_f, _CMP_LT_OQ);
+        // Noisy-OR votes with c = 1 may have zero factors to count: scalar.
+        const __mmask16 simple =
+            kCombine == kNoisyOr ? reach & _mm512_cmp_ps_mask(c, one, _CMP_LT_OQ) : reach;
+        // floor (exact in the reach); the lanes outside are never used.
+        const __m512 x0f = _mm512_roundscale_ps(lx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512 y0f = _mm512_roundscale_ps(ly, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512i x0 = _mm512_cvttps_epi32(x0f), y0 = _mm512_cvttps_epi32(y0f);
+        const __m512 fx = _mm512_sub_ps(lx, x0f), fy = _mm512_sub_ps(ly, y0f);
         const __m512 gx = _mm512_sub_ps(one, fx), gy = _mm512_sub_ps(one, fy);
         const __m512 gyc = _mm512_mul_ps(gy, c), fyc = _mm512_mul_ps(fy, c);
         // TapValue(wx, wy, c) = wx * (wy * c).
@@ -140,21 +151,57 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
           v10 = _mm512_sub_ps(one, v10);
           v11 = _mm512_sub_ps(one, v11);
         }
+        // Which of the four taps are on the map; interior votes have all four.
+        const __mmask16 left = _mm512_cmpge_epi32_mask(x0, zero_i);
+        const __mmask16 right = _mm512_cmplt_epi32_mask(x0, last_column);
+        const __mmask16 top = _mm512_cmpge_epi32_mask(y0, zero_i);
+        const __mmask16 bottom = _mm512_cmplt_epi32_mask(y0, last_row);
+        const __mmask16 inside = simple & left & right & top & bottom;
         _mm512_store_si512(corner, q);
         _mm512_store_ps(w00, v00);
         _mm512_store_ps(w01, v01);
         _mm512_store_ps(w10, v10);
         _mm512_store_ps(w11, v11);
-        if (static_cast<__mmask16>(valid & ~inside) != 0) {
+        const __mmask16 partial = simple & static_cast<__mmask16>(~inside);
+        if (partial != 0) {
+          // Taps off the map go to a spare accumulator past the maps, whose
+          // value is never read: the vote then needs no per-tap branches.
+          _mm512_store_si512(tap00, _mm512_mask_mov_epi32(spare, left & top, q));
+          _mm512_store_si512(tap01, _mm512_mask_mov_epi32(spare, right & top,
+                                                          _mm512_add_epi32(q, group_size)));
+          _mm512_store_si512(tap10, _mm512_mask_mov_epi32(spare, left & bottom,
+                                                          _mm512_add_epi32(q, row_i)));
+          _mm512_store_si512(tap11, _mm512_mask_mov_epi32(
+                                        spare, right & bottom,
+                                        _mm512_add_epi32(q, _mm512_add_epi32(row_i, group_size))));
+        }
+        const __mmask16 other = reach & static_cast<__mmask16>(~simple);
+        if (other != 0) {
           _mm512_store_ps(lx_lanes, lx);
           _mm512_store_ps(ly_lanes, ly);
           _mm512_store_ps(c_lanes, c);
         }
-        // The votes one by one, in edge order (as the scalar path adds them).
+        // The votes one by one, in edge order (as the scalar path adds them);
+        // a vote with no tap on the map adds nothing.
         for (int k = 0; k < chunk.count; ++k) {
           if (__builtin_expect(((inside >> k) & 1u) == 0, 0)) {
-            AddBilinearVote<kCombine>(p, G, chunk.slot[k], lx_lanes[k], ly_lanes[k], c_lanes[k],
-                                      acc, count);
+            if ((partial >> k) & 1u) {
+              // Same taps and order as AddBilinearVote's border path.
+              const int32_t taps[4] = {tap00[k], tap01[k], tap10[k], tap11[k]};
+              const float values[4] = {w00[k], w01[k], w10[k], w11[k]};
+              for (int t = 0; t < 4; ++t) {
+                if (kCombine == kNoisyOr) {
+                  acc[taps[t]] *= values[t];  // a factor 1 - v > 0 (c < 1)
+                } else if (kCombine == kAdditive) {
+                  acc[taps[t]] += values[t];
+                } else {
+                  AddTap<kCombine>(values[t], acc[taps[t]], count + taps[t]);
+                }
+              }
+            } else if ((other >> k) & 1u) {
+              AddBilinearVote<kCombine>(p, G, chunk.slot[k], lx_lanes[k], ly_lanes[k], c_lanes[k],
+                                        acc, count);
+            }
             continue;
           }
           float* a = acc + corner[k];
