@@ -6,8 +6,8 @@ and XLA), and against a ResNet-50 (output stride 16) training step.
     python benchmarks/bench_mass_displacement.py --combine additive --skip-resnet
 
 Sizes: B=32, J=16, H=W=64 (float32), offsets ~ N(0, 3) pixels. Every cell is
-the median of several calls after up to three warm-up calls (which also
-compile XLA).
+the median of several calls after a warm-up of up to 20 calls or 1 s (which
+also compiles XLA).
 Prints a Markdown table, the issue's targets with PASS/MISS, and the ResNet
 comparison. Not a test: run it on a quiet machine and read the medians.
 """
@@ -51,12 +51,13 @@ def make_inputs(batch, num_edges, seed=0):
     return [tf.constant(x) for x in (heatmaps, offsets[0], offsets[1])], tf.constant(upstream)
 
 
-def median_ms(function, args, budget_s, min_reps=3, max_reps=30, warmup_s=1.0):
-    # Warm-up: tracing, XLA compilation, allocator growth, thread-pool start.
-    # One call was not enough for the first (fast) cell of a run, which came
-    # out ~50% slower than the same cell measured later in the run.
+def median_ms(function, args, budget_s, min_reps=3, max_reps=30, warmup_s=1.0, max_warmup=20):
+    # Warm-up until steady state: tracing, XLA compilation, allocator growth,
+    # thread-pool start. A fast cell gets up to 20 calls or 1 s: with three,
+    # the first (fast) cell of a run still came out 10-50% slower than the
+    # same cell measured later in the run.
     start = time.perf_counter()
-    for _ in range(3):
+    for _ in range(max_warmup):
         function(*args)
         if time.perf_counter() - start > warmup_s:
             break
