@@ -1,16 +1,18 @@
-// AVX-512 path of the CPU forward pass for float32 bilinear votes, chosen at
-// run time on CPUs that have AVX-512F (MDN_TF_CPU_SIMD=sse2 turns it off).
+// AVX-512 paths of the CPU forward pass for float32, chosen at run time on
+// CPUs with AVX-512 F/VL/BW/DQ (MDN_TF_CPU_SIMD=sse2 turns them off): the
+// bilinear vote loop, the Gaussian footprint rows and the output writes.
 //
-// The 16 votes of a pixel in a 512-bit vector are located and weighted
-// together (16 lanes amortise the float->int conversions, compares and
-// products that dominate the scalar loop); then their taps are applied one
-// vote at a time in edge order, exactly as the scalar path applies them, so
-// the result is bit-identical to it: lane-wise IEEE arithmetic, and the build
-// passes -ffp-contract=off so no product and sum are fused into an FMA. (On
-// the AMD Zen 4 this was tuned on, scalar tap updates beat gather/scatter:
-// 5.7 against 6.8 ns per noisy-OR vote.) Votes that are not interior (near
-// or off the border, NaN, noisy-OR votes with c = 1 whose factors may be 0)
-// go through AddBilinearVote.
+// Bilinear: the 16 votes of a pixel in a 512-bit vector are located and
+// weighted together (16 lanes amortise the float->int conversions, compares
+// and products that dominate the scalar loop); then their taps are applied
+// one vote at a time in edge order, exactly as the scalar path applies them,
+// so the result is bit-identical to it: lane-wise IEEE arithmetic, and the
+// build passes -ffp-contract=off so no product and sum are fused into an
+// FMA. (On the AMD Zen 4 this was tuned on, scalar tap updates beat
+// gather/scatter: 5.7 against 6.8 ns per noisy-OR vote.) Votes near the
+// border stay on this path (off-map taps go to a spare accumulator); only
+// noisy-OR votes with c = 1, whose factors may be 0 and need counting, go
+// through AddBilinearVote.
 //
 // Included by mass_displacement_cpu.h after AddBilinearVote.
 #ifndef MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_H_
@@ -28,14 +30,16 @@
 
 namespace mdn {
 
-// True when this CPU has AVX-512F and MDN_TF_CPU_SIMD is not "sse2" (which
-// forces the portable path, for comparisons). Read once.
+// True when this CPU has AVX-512 F, VL, BW and DQ (every AVX-512 CPU since
+// Skylake-SP; the backward build uses all four) and MDN_TF_CPU_SIMD is not
+// "sse2" (which forces the portable path, for comparisons). Read once.
 inline bool UseAvx512() {
   static const bool use = [] {
     const char* forced = std::getenv("MDN_TF_CPU_SIMD");
     if (forced != nullptr && std::strcmp(forced, "sse2") == 0) return false;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
   }();
   return use;
 }
