@@ -14,8 +14,10 @@ Environment:
     MDN_TF_BUILD_CUDA   "auto" (default), "1" or "0". "auto" builds the CUDA
                         kernels only when nvcc is found, TensorFlow is a CUDA
                         build, and nvcc's CUDA major version equals the one
-                        TensorFlow was built with (kernels from another major
-                        version are unverified under TensorFlow's runtime).
+                        TensorFlow was built with. (Kernels from nvcc 13 ran
+                        correctly under TensorFlow's CUDA 12.5 runtime in the
+                        standalone harness on an H200, but not yet inside
+                        TensorFlow; "1" forces such a build.)
     MDN_TF_CUDA_ARCHS   semicolon-separated SM versions (default "75;80;90";
                         PTX is embedded for the last one).
     NVCC, CXX           compilers (default: nvcc on PATH or /usr/local/cuda,
