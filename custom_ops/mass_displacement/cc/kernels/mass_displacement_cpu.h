@@ -320,6 +320,29 @@ MDN_INLINE inline void AddBilinearVote(const VoteParams& p, int64_t G, int64_t s
   AddTap<kCombine>(TapValue(fx, fy, c), a[row + G], cnt + row + G);
 }
 
+// The four taps of an interior bilinear vote whose terms are precomputed
+// (noisy-OR: the factors 1 - v, known to be > 0; otherwise v), at
+// accumulators a[0], a[G], a[row], a[row + G]; `cnt` (max only) likewise.
+template <int kCombine, typename Acc>
+MDN_INLINE inline void AddInteriorTaps(Acc* a, int* cnt, int64_t G, int64_t row, Acc t00,
+                                       Acc t01, Acc t10, Acc t11) {
+  if (kCombine == kMax) {
+    AddTap<kCombine>(t00, a[0], cnt);
+    AddTap<kCombine>(t01, a[G], cnt + G);
+    AddTap<kCombine>(t10, a[row], cnt + row);
+    AddTap<kCombine>(t11, a[row + G], cnt + row + G);
+    return;
+  }
+  // All four loads before the stores: rows W * G apart may be 4 KiB apart,
+  // and a load issued after a store to an address 4 KiB away waits on it.
+  const Acc a00 = a[0], a01 = a[G], a10 = a[row], a11 = a[row + G];
+  if (kCombine == kNoisyOr) {
+    a[0] = a00 * t00, a[G] = a01 * t01, a[row] = a10 * t10, a[row + G] = a11 * t11;
+  } else {
+    a[0] = a00 + t00, a[G] = a01 + t01, a[row] = a10 + t10, a[row + G] = a11 + t11;
+  }
+}
+
 // 16-byte SIMD vectors (SSE2, part of every x86-64 CPU) through the GCC/Clang
 // vector extensions. Lane-wise IEEE arithmetic: each lane rounds exactly like
 // the scalar code. The CUDA front end sees only the scalar code.
@@ -416,26 +439,8 @@ MDN_INLINE inline int AccumulateBilinearLanes(const VoteParams& p, const TargetG
         AddBilinearVote<kCombine>(p, G, edges[k].slot, lx[k], ly[k], c[k], acc, count);
         continue;
       }
-      Acc* a = acc + corner[k];
-      if (kCombine != kMax) {
-        // All four loads before the stores: rows W * G apart may be 4 KiB
-        // apart, and a load issued after a store to an address 4 KiB away
-        // waits on it.
-        const Acc a00 = a[0], a01 = a[G], a10 = a[row], a11 = a[row + G];
-        if (kCombine == kNoisyOr) {
-          a[0] = a00 * w00[k], a[G] = a01 * w01[k], a[row] = a10 * w10[k];
-          a[row + G] = a11 * w11[k];
-        } else {
-          a[0] = a00 + w00[k], a[G] = a01 + w01[k], a[row] = a10 + w10[k];
-          a[row + G] = a11 + w11[k];
-        }
-      } else {
-        int* cnt = kCombine == kAdditive ? nullptr : count + corner[k];
-        AddTap<kCombine>(w00[k], a[0], cnt);
-        AddTap<kCombine>(w01[k], a[G], cnt + G);
-        AddTap<kCombine>(w10[k], a[row], cnt + row);
-        AddTap<kCombine>(w11[k], a[row + G], cnt + row + G);
-      }
+      AddInteriorTaps<kCombine>(acc + corner[k], kCombine == kMax ? count + corner[k] : nullptr,
+                                G, row, w00[k], w01[k], w10[k], w11[k]);
     }
   }
   return n;
@@ -467,7 +472,7 @@ MDN_INLINE inline void AccumulateBilinearPixel(const VoteParams& p, const Target
 }
 
 }  // namespace mdn
-#include "mass_displacement_cpu_avx512.h"  // needs AddBilinearVote
+#include "mass_displacement_cpu_avx512.h"  // needs AddBilinearVote, AddInteriorTaps
 namespace mdn {
 
 // Where the accumulator of target slot `slot` at pixel q sits: interleaved,

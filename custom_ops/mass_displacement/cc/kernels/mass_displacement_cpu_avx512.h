@@ -14,7 +14,7 @@
 // noisy-OR votes with c = 1, whose factors may be 0 and need counting, go
 // through AddBilinearVote.
 //
-// Included by mass_displacement_cpu.h after AddBilinearVote.
+// Included by mass_displacement_cpu.h after AddBilinearVote and AddInteriorTaps.
 #ifndef MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_H_
 #define MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_H_
 
@@ -208,25 +208,9 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
             }
             continue;
           }
-          float* a = acc + corner[k];
-          if (kCombine == kMax) {
-            int* cnt = count + corner[k];
-            AddTap<kCombine>(w00[k], a[0], cnt);
-            AddTap<kCombine>(w01[k], a[G], cnt + G);
-            AddTap<kCombine>(w10[k], a[row], cnt + row);
-            AddTap<kCombine>(w11[k], a[row + G], cnt + row + G);
-            continue;
-          }
-          // Loads before stores: rows W * G apart may be 4 KiB apart, and a
-          // load issued after a store to an address 4 KiB away waits on it.
-          const float a00 = a[0], a01 = a[G], a10 = a[row], a11 = a[row + G];
-          if (kCombine == kNoisyOr) {
-            a[0] = a00 * w00[k], a[G] = a01 * w01[k], a[row] = a10 * w10[k];
-            a[row + G] = a11 * w11[k];
-          } else {
-            a[0] = a00 + w00[k], a[G] = a01 + w01[k], a[row] = a10 + w10[k];
-            a[row + G] = a11 + w11[k];
-          }
+          AddInteriorTaps<kCombine>(acc + corner[k],
+                                    kCombine == kMax ? count + corner[k] : nullptr, G, row,
+                                    w00[k], w01[k], w10[k], w11[k]);
         }
       }
     }
