@@ -79,8 +79,12 @@ class MassDisplacementCpuOp : public OpKernel {
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, attrs_.OutputShape(p), &output));
     // Noisy-OR/max statistics are kept for the backward pass when they fit the
-    // output dtype exactly (float32, float64); half types recompute them.
-    const bool keep = p.combine != kAdditive && std::is_same<T, Acc>::value;
+    // output dtype exactly (float32, float64); half types recompute them. A
+    // graph that never takes the gradient (inference) leaves them unconsumed,
+    // and skipping them saves writing an output-sized array. A backward pass
+    // that receives them empty recomputes them, so the result is the same.
+    const bool keep = p.combine != kAdditive && std::is_same<T, Acc>::value &&
+                      (ctx->output_required(1) || ctx->output_required(2));
     Tensor *saved_stat = nullptr, *saved_count = nullptr;
     OP_REQUIRES_OK(ctx, attrs_.AllocateSavedStatistics(ctx, p, keep, &saved_stat, &saved_count));
     if (output->NumElements() == 0) return;
