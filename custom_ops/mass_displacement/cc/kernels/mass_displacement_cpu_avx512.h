@@ -83,9 +83,10 @@ __attribute__((target("avx512f"))) inline __m512 LoadLanes(const float* base,
 }
 
 // Accumulates the bilinear votes of batch item b into the interleaved
-// accumulators acc[q * G + slot] (see AddBilinearVote), already initialised.
-// Requires H * W * G < 2^31 (int32 lanes) and one spare entry past the maps
-// (acc[H * W * G], and count[H * W * G] when count is not null).
+// accumulators acc[y * row + x * G + slot] (see InterleavedRowStride),
+// already initialised. Requires H * row < 2^31 (int32 lanes) and one spare
+// entry past the rows (acc[H * row], and count[H * row] when count is not
+// null; see AccumulatorsPerUnit).
 // kContiguous: every chunk reads contiguous channels (within-part voting);
 // a constant, so the pixel loop has no per-chunk branch on it.
 template <int kCombine, bool kContiguous>
@@ -102,12 +103,11 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
   const __m512i zero_i = _mm512_setzero_si512();
   const __m512i last_column = _mm512_set1_epi32(static_cast<int32_t>(W - 1));
   const __m512i last_row = _mm512_set1_epi32(static_cast<int32_t>(H - 1));
-  const __m512i width = _mm512_set1_epi32(static_cast<int32_t>(W));
+  const int64_t row = InterleavedRowStride(p, G);
   const __m512i group_size = _mm512_set1_epi32(static_cast<int32_t>(G));
-  const __m512i row_i = _mm512_set1_epi32(static_cast<int32_t>(W * G));
-  // The spare accumulator: index H * W * G, inside the scratch arrays.
-  const __m512i spare = _mm512_set1_epi32(static_cast<int32_t>(H * W * G));
-  const int64_t row = W * G;
+  const __m512i row_i = _mm512_set1_epi32(static_cast<int32_t>(row));
+  // The spare accumulator: index H * row, inside the scratch arrays.
+  const __m512i spare = _mm512_set1_epi32(static_cast<int32_t>(H * row));
   alignas(64) float lx_lanes[16], ly_lanes[16], c_lanes[16];
   alignas(64) float w00[16], w01[16], w10[16], w11[16];
   alignas(64) int32_t corner[16], tap00[16], tap01[16], tap10[16], tap11[16];
@@ -147,7 +147,7 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
         __m512 v10 = _mm512_mul_ps(gx, fyc), v11 = _mm512_mul_ps(fx, fyc);
         const __m512i slot = _mm512_load_si512(chunk.slot);
         const __m512i q = _mm512_add_epi32(
-            _mm512_mullo_epi32(_mm512_add_epi32(_mm512_mullo_epi32(y0, width), x0), group_size),
+            _mm512_add_epi32(_mm512_mullo_epi32(y0, row_i), _mm512_mullo_epi32(x0, group_size)),
             slot);
         if (kCombine == kNoisyOr) {  // noisy-OR multiplies by the factors 1 - v
           v00 = _mm512_sub_ps(one, v00);
