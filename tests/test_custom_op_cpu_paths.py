@@ -125,3 +125,31 @@ def test_noisy_or_gradient_with_several_certain_votes_on_one_pixel():
     for got, want in zip(results["custom_op"], results["tf"]):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-12)
     assert results["custom_op"][0].numpy()[0, 2, 2, 0] == 1.0
+
+
+@pytest.mark.parametrize("combine", ["noisy_or", "max"])
+def test_graphs_with_and_without_a_gradient_give_the_same_bits(combine):
+    # A tf.function that never takes the gradient leaves the saved statistics
+    # unconsumed, and the forward kernel then skips writing them; one that
+    # takes it keeps them. Both must give the eager maps and gradients.
+    eager = _forward_and_gradients(combine, "bilinear", WITHIN_17)
+    heatmaps, offsets_x, offsets_y = random_inputs(
+        seed=5, batch=3, height=11, width=14, num_maps=17, num_edges=17)
+    heatmaps[0, 3, 4, :] = 1.0
+    inputs = [tf.constant(x) for x in (heatmaps, offsets_x, offsets_y)]
+
+    def vote(h, x, y):
+        return mass_displacement(h, x, y, combine=combine, kernel="bilinear",
+                                 implementation="custom_op")
+
+    @tf.function
+    def with_gradient(h, x, y, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch([h, x, y])
+            maps = vote(h, x, y)
+        return [maps] + tape.gradient(maps, [h, x, y], output_gradients=upstream)
+
+    upstream = tf.constant(np.random.default_rng(5).normal(size=eager[0].shape), tf.float32)
+    np.testing.assert_array_equal(tf.function(vote)(*inputs).numpy(), eager[0])
+    for got, want in zip(with_gradient(*inputs, upstream), eager):
+        np.testing.assert_array_equal(got.numpy(), want)
