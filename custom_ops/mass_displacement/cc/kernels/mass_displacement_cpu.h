@@ -529,7 +529,7 @@ void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
   const bool vectorised = size < (int64_t{1} << 24);  // exact float tap indices
 #ifdef MDN_HAVE_AVX512_PATH
   if (kKernel == kGaussian && std::is_same<T, float>::value && std::is_same<Acc, float>::value &&
-      UseAvx512()) {
+      TapsPerAxis(p) <= 16 && UseAvx512()) {
     AccumulateGaussianAvx512<kCombine>(p, group, reinterpret_cast<const float*>(heatmaps),
                                        reinterpret_cast<const float*>(offsets_x),
                                        reinterpret_cast<const float*>(offsets_y), b,

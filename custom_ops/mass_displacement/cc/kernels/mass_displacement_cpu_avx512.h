@@ -255,60 +255,221 @@ __attribute__((target("avx512f"))) void StreamOutputsAvx512(const float* acc, co
   _mm_sfence();  // streaming stores are weakly ordered: publish them
 }
 
+// Exp (mass_displacement_math.h) lane by lane: the same operations in the
+// same order, so each lane has the scalar function's bits.
+__attribute__((target("avx512f,avx512dq"))) inline __m512 ExpAvx512(__m512 x) {
+  const __m512 lowest = _mm512_set1_ps(-87.f), highest = _mm512_set1_ps(88.f);
+  const __m512 magic = _mm512_set1_ps(12582912.f);
+  const __m512 n = _mm512_sub_ps(
+      _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
+  const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f))),
+                                 _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+  __m512 poly = _mm512_set1_ps(1.9875691500e-4f);
+  poly = _mm512_add_ps(_mm512_mul_ps(poly, r), _mm512_set1_ps(1.3981999507e-3f));
+  poly = _mm512_add_ps(_mm512_mul_ps(poly, r), _mm512_set1_ps(8.3334519073e-3f));
+  poly = _mm512_add_ps(_mm512_mul_ps(poly, r), _mm512_set1_ps(4.1665795894e-2f));
+  poly = _mm512_add_ps(_mm512_mul_ps(poly, r), _mm512_set1_ps(1.6666665459e-1f));
+  poly = _mm512_add_ps(_mm512_mul_ps(poly, r), _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 e_r = _mm512_add_ps(
+      _mm512_add_ps(_mm512_mul_ps(poly, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.f));
+  // Lanes outside [-87, 88] get their exponent from a clamped n (no
+  // overflow in the shift) and are replaced below.
+  const __m512i n_i = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(n, _mm512_set1_ps(-126.f)),
+                                                        _mm512_set1_ps(127.f)));
+  const __m512 two_n = _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_add_epi32(n_i, _mm512_set1_epi32(127)), 23));
+  __m512 result = _mm512_mul_ps(e_r, two_n);
+  const __mmask16 inside = _mm512_cmp_ps_mask(x, lowest, _CMP_GE_OQ) &
+                           _mm512_cmp_ps_mask(x, highest, _CMP_LE_OQ);
+  const __mmask16 above = _mm512_cmp_ps_mask(x, highest, _CMP_GT_OQ);
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  result = _mm512_mask_mov_ps(result, static_cast<__mmask16>(~inside), _mm512_setzero_ps());
+  result = _mm512_mask_mov_ps(result, above, _mm512_set1_ps(INFINITY));
+  return _mm512_mask_mov_ps(result, nan, x);
+}
+
+// The footprints of 16 Gaussian votes, lane l = vote l: LocateLanding and
+// FillAxisWeights lane by lane, with the same operations (Exp as ExpAvx512),
+// so every vote gets the scalar path's taps and weights. Weights are stored
+// tap-major, w[k * 16 + l]. Needs TapsPerAxis(p) <= 16.
+struct GaussianLanes {
+  alignas(64) float wx[256], wy[256], dwx[256], dwy[256];
+  alignas(64) int32_t first_x[16], first_y[16], kx_begin[16], kx_end[16], ky_begin[16],
+      ky_end[16];
+  __mmask16 located;  // LocateLanding succeeded
+  __mmask16 has_taps;  // located, with at least one tap column on the map
+};
+
+// One axis of LocateLanding and FillAxisWeights for 16 landing coordinates;
+// returns the lanes located (LocateAxis).
+template <bool kDerivatives>
+__attribute__((target("avx512f,avx512dq"))) inline __mmask16 LocateAxisLanes(
+    const VoteParams& p, __m512 pos, int64_t size, __mmask16 valid, float* w, float* dw,
+    int32_t* first_out, int32_t* begin_out, int32_t* end_out) {
+  const int reach = Reach(p), taps = TapsPerAxis(p), centre = p.kernel_size / 2;
+  const __m512 r = _mm512_set1_ps(static_cast<float>(reach));
+  const __m512 one = _mm512_set1_ps(1.f), sign = _mm512_set1_ps(-0.f);
+  const __mmask16 located =
+      valid &
+      _mm512_cmp_ps_mask(pos, _mm512_xor_ps(_mm512_add_ps(r, one), sign), _CMP_GE_OQ) &
+      _mm512_cmp_ps_mask(pos, _mm512_add_ps(_mm512_set1_ps(static_cast<float>(size)), r),
+                         _CMP_LE_OQ);
+  pos = _mm512_maskz_mov_ps(located, pos);  // other lanes: any finite value
+  // first = floor(pos + 0.5) - R; the begin/end clamps of LocateLanding.
+  const __m512i first = _mm512_sub_epi32(
+      _mm512_cvttps_epi32(_mm512_roundscale_ps(_mm512_add_ps(pos, _mm512_set1_ps(0.5f)),
+                                               _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)),
+      _mm512_set1_epi32(reach));
+  const __m512i zero_i = _mm512_setzero_si512(), taps_i = _mm512_set1_epi32(taps);
+  const __m512i begin = _mm512_min_epi32(_mm512_max_epi32(_mm512_sub_epi32(zero_i, first), zero_i), taps_i);
+  const __m512i end = _mm512_min_epi32(
+      _mm512_max_epi32(_mm512_sub_epi32(_mm512_set1_epi32(static_cast<int32_t>(size)), first),
+                       zero_i),
+      taps_i);
+  _mm512_store_si512(first_out, first);
+  _mm512_store_si512(begin_out, begin);
+  _mm512_store_si512(end_out, end);
+  // FillAxisWeights: w(centre) and the ratios from two exps, then the
+  // recurrences outward.
+  const __m512 alpha = _mm512_set1_ps(static_cast<float>(p.inv_two_var));
+  const __m512 step_sq = _mm512_set1_ps(static_cast<float>(p.ratio_step));
+  const __m512 d0 = _mm512_sub_ps(
+      _mm512_cvtepi32_ps(_mm512_add_epi32(first, _mm512_set1_epi32(centre))), pos);
+  const __m512 w0 = ExpAvx512(_mm512_mul_ps(_mm512_xor_ps(_mm512_mul_ps(d0, d0), sign), alpha));
+  const __m512 right = ExpAvx512(_mm512_mul_ps(
+      _mm512_xor_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(2.f), d0), one), sign), alpha));
+  _mm512_store_ps(w + centre * 16, w0);
+  __m512 weight = w0, ratio = right;
+  for (int k = centre + 1; k < taps; ++k) {
+    weight = _mm512_mul_ps(weight, ratio);
+    ratio = _mm512_mul_ps(ratio, step_sq);
+    _mm512_store_ps(w + k * 16, weight);
+  }
+  weight = w0, ratio = _mm512_div_ps(step_sq, right);
+  for (int k = centre - 1; k >= 0; --k) {
+    weight = _mm512_mul_ps(weight, ratio);
+    ratio = _mm512_mul_ps(ratio, step_sq);
+    _mm512_store_ps(w + k * 16, weight);
+  }
+  if (kDerivatives) {
+    const __m512 inv_var = _mm512_set1_ps(static_cast<float>(p.inv_var));
+    for (int k = 0; k < taps; ++k) {
+      const __m512 d = _mm512_sub_ps(
+          _mm512_cvtepi32_ps(_mm512_add_epi32(first, _mm512_set1_epi32(k))), pos);
+      _mm512_store_ps(dw + k * 16, _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(w + k * 16), d), inv_var));
+    }
+  }
+  return located;
+}
+
+template <bool kDerivatives>
+__attribute__((target("avx512f,avx512dq"))) inline void LocateGaussianLanes(
+    const VoteParams& p, __m512 lx, __m512 ly, __mmask16 valid, GaussianLanes* f) {
+  const __mmask16 on_x = LocateAxisLanes<kDerivatives>(p, lx, p.width, valid, f->wx, f->dwx,
+                                                       f->first_x, f->kx_begin, f->kx_end);
+  const __mmask16 on_y = LocateAxisLanes<kDerivatives>(p, ly, p.height, valid, f->wy, f->dwy,
+                                                       f->first_y, f->ky_begin, f->ky_end);
+  f->located = on_x & on_y;
+  f->has_taps = f->located & _mm512_cmplt_epi32_mask(_mm512_load_si512(f->kx_begin),
+                                                     _mm512_load_si512(f->kx_end));
+}
+
+// Along-x weights (tap-major, see GaussianLanes) of vote `lane`, shifted so
+// that vector lane t holds tap kx_begin + t; lanes outside `taps` are 0.
+__attribute__((target("avx512f"))) inline __m512 LaneWeights(const float* w, int lane,
+                                                             int kx_begin, __mmask16 taps) {
+  const __m512i tap = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i index = _mm512_slli_epi32(_mm512_add_epi32(tap, _mm512_set1_epi32(kx_begin)), 4);
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), taps, index, w + lane, 4);
+}
+
 // Gaussian votes of batch item b into planar accumulators (see
-// AccumulatorIndex): VisitVote's footprint (LocateLanding, FillAxisWeights),
-// with each footprint row of up to 16 taps added by one masked 16-lane
-// operation instead of a 4-lane loop. Additive rows and noisy-OR rows
-// without zero factors (r < 1) take it; the others go through
-// AccumulateRow. Same lane-wise arithmetic as AccumulateRow.
-template <int kCombine>
-__attribute__((target("avx512f"))) void AccumulateGaussianAvx512(
-    const VoteParams& p, const TargetGroup& group, const float* heatmaps, const float* offsets_x,
-    const float* offsets_y, int64_t b, MapScratch<float>& s, float* acc, int* count) {
+// AccumulatorIndex), 16 votes of a pixel at a time: their footprints and
+// weights lane-wise (LocateGaussianLanes), then, vote by vote in edge order,
+// each footprint row by one masked 16-lane operation. Additive rows and
+// noisy-OR rows without zero factors (r < 1) take it; the others go through
+// AccumulateRow. Same lane-wise arithmetic as AccumulateRow, so the result
+// has the scalar path's bits. Needs TapsPerAxis(p) <= 16.
+template <int kCombine, bool kContiguous>
+__attribute__((target("avx512f,avx512dq"))) void AccumulateGaussianAvx512(
+    const VoteParams& p, const TargetGroup& group, const std::vector<EdgeChunk>& chunks,
+    const float* heatmaps, const float* offsets_x, const float* offsets_y, int64_t b,
+    MapScratch<float>& s, float* acc, int* count) {
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
   const int64_t stride = PlaneStride(p);
-  const __m512 one = _mm512_set1_ps(1.f);
-  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  float* wx = s.wx();
-  float* wy = s.wy();
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
+  const __m512 scale = _mm512_set1_ps(static_cast<float>(p.scale));
+  float* wx = s.wx();  // contiguous weights for AccumulateRow
+  GaussianLanes f;
+  alignas(64) float c_lanes[16];
   for (int64_t i = 0; i < H; ++i) {
+    const __m512 y = _mm512_set1_ps(static_cast<float>(i));
     for (int64_t j = 0; j < W; ++j) {
+      const __m512 x = _mm512_set1_ps(static_cast<float>(j));
       const int64_t pix = (b * H + i) * W + j;
-      for (int n = 0; n < group.num_edges; ++n) {
-        const GroupEdge edge = group.edges[n];
-        const float c = HeatValue(kCombine, heatmaps[pix * J + edge.source]);
-        Footprint<float> f;
-        if (!LocateLanding(p, Land(p, j, offsets_x[pix * E + edge.edge]),
-                           Land(p, i, offsets_y[pix * E + edge.edge]), &f) ||
-            f.kx_begin >= f.kx_end) {
-          continue;
+      for (const EdgeChunk& chunk : chunks) {
+        const __mmask16 valid = static_cast<__mmask16>((1u << chunk.count) - 1u);
+        const __m512 ox = LoadLanes<kContiguous>(offsets_x + pix * E, chunk.edge, valid);
+        const __m512 oy = LoadLanes<kContiguous>(offsets_y + pix * E, chunk.edge, valid);
+        __m512 c = LoadLanes<kContiguous>(heatmaps + pix * J, chunk.source, valid);
+        if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
+          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
+          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
         }
-        FillAxisWeights<false>(p, f.x, f.kx_begin, f.kx_end, wx, s.dwx());
-        FillAxisWeights<false>(p, f.y, f.ky_begin, f.ky_end, wy, s.dwy());
-        float* a = acc + edge.slot * stride;
-        int* cnt = count == nullptr ? nullptr : count + edge.slot * stride;
-        for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
-          const int64_t q = (f.y.first + ky) * W + f.x.first;
-          const float r = wy[ky] * c;  // TapValue(wx, wy, c) = wx * (wy * c)
-          if (kCombine == kMax || (kCombine == kNoisyOr && !(r < 1.f))) {
-            AccumulateRow<kCombine>(a + q, cnt == nullptr ? nullptr : cnt + q, wx, r, f.kx_begin,
-                                    f.kx_end, 1, s.tap_grad());
-            continue;
-          }
-          const __m512 vr = _mm512_set1_ps(r);
-          for (int k = f.kx_begin; k < f.kx_end; k += 16) {
-            const __mmask16 taps = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(f.kx_end - k));
-            const __m512 w = _mm512_maskz_loadu_ps(taps, wx + k);
-            const __m512 v = _mm512_mul_ps(w, vr);
-            const __m512 old = _mm512_maskz_loadu_ps(taps, a + q + k);
+        _mm512_store_ps(c_lanes, c);
+        LocateGaussianLanes<false>(p, _mm512_add_ps(x, _mm512_mul_ps(scale, ox)),
+                                   _mm512_add_ps(y, _mm512_mul_ps(scale, oy)), valid, &f);
+        for (int k = 0; k < chunk.count; ++k) {
+          if (((f.has_taps >> k) & 1u) == 0) continue;
+          const int kx_begin = f.kx_begin[k], kx_end = f.kx_end[k];
+          const __mmask16 taps = static_cast<__mmask16>((1u << (kx_end - kx_begin)) - 1u);
+          const __m512 w = LaneWeights(f.wx, k, kx_begin, taps);
+          const float ck = c_lanes[k];
+          float* a = acc + chunk.slot[k] * stride;
+          int* cnt = count == nullptr ? nullptr : count + chunk.slot[k] * stride;
+          bool wx_stored = false;
+          for (int ky = f.ky_begin[k]; ky < f.ky_end[k]; ++ky) {
+            const int64_t q = (f.first_y[k] + ky) * W + f.first_x[k];
+            const float r = f.wy[ky * 16 + k] * ck;  // TapValue = wx * (wy * c)
+            if (kCombine == kMax || (kCombine == kNoisyOr && !(r < 1.f))) {
+              if (!wx_stored) {  // AccumulateRow reads wx[kx] for kx in [begin, end)
+                _mm512_mask_storeu_ps(wx + kx_begin, taps, w);
+                wx_stored = true;
+              }
+              AccumulateRow<kCombine>(a + q, cnt == nullptr ? nullptr : cnt + q, wx, r, kx_begin,
+                                      kx_end, 1, s.tap_grad());
+              continue;
+            }
+            float* row = a + q + kx_begin;
+            const __m512 v = _mm512_mul_ps(w, _mm512_set1_ps(r));
+            const __m512 old = _mm512_maskz_loadu_ps(taps, row);
             const __m512 updated = kCombine == kNoisyOr
                                        ? _mm512_mul_ps(old, _mm512_sub_ps(one, v))
                                        : _mm512_add_ps(old, v);
-            _mm512_mask_storeu_ps(a + q + k, taps, updated);
+            _mm512_mask_storeu_ps(row, taps, updated);
           }
         }
       }
     }
+  }
+}
+
+template <int kCombine>
+void AccumulateGaussianAvx512(const VoteParams& p, const TargetGroup& group,
+                              const float* heatmaps, const float* offsets_x,
+                              const float* offsets_y, int64_t b, MapScratch<float>& s,
+                              float* acc, int* count) {
+  const std::vector<EdgeChunk> chunks = MakeEdgeChunks(group);
+  bool contiguous = true;
+  for (const EdgeChunk& chunk : chunks) {
+    contiguous &= chunk.contiguous_edges && chunk.contiguous_sources;
+  }
+  if (contiguous) {
+    AccumulateGaussianAvx512<kCombine, true>(p, group, chunks, heatmaps, offsets_x, offsets_y, b,
+                                             s, acc, count);
+  } else {
+    AccumulateGaussianAvx512<kCombine, false>(p, group, chunks, heatmaps, offsets_x, offsets_y,
+                                              b, s, acc, count);
   }
 }
 

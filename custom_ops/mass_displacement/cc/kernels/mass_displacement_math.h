@@ -18,6 +18,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <vector>
 
@@ -72,7 +73,33 @@ MDN_HD int64_t FloorToInt(Acc x) {
   const int64_t truncated = static_cast<int64_t>(x);
   return x < static_cast<Acc>(truncated) ? truncated - 1 : truncated;
 }
-MDN_HD float Exp(float x) { return expf(x); }
+// exp() of the Gaussian weights. Float on the CPU: Cody-Waite range
+// reduction and Cephes' degree-6 polynomial (within 2 ulp of exp), in plain
+// IEEE operations only, so the AVX-512 paths evaluate it lane by lane with the
+// same bits (ExpAvx512) and no libm call sits in the vote loops; e^x below
+// e^-87 (1.6e-38) flushes to 0. The GPU uses its expf; float64 uses libm.
+MDN_HD float Exp(float x) {
+#ifdef __CUDA_ARCH__
+  return expf(x);
+#else
+  if (!(x >= -87.f && x <= 88.f)) return x != x ? x : (x > 0.f ? INFINITY : 0.f);
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick (round to nearest even).
+  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  // r = x - n ln 2, with ln 2 split so that n * 0.693359375 is exact.
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float poly = 1.9875691500e-4f;
+  poly = poly * r + 1.3981999507e-3f;
+  poly = poly * r + 8.3334519073e-3f;
+  poly = poly * r + 4.1665795894e-2f;
+  poly = poly * r + 1.6666665459e-1f;
+  poly = poly * r + 5.0000001201e-1f;
+  const float e_r = (poly * (r * r) + r) + 1.f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
+  float two_n;
+  memcpy(&two_n, &bits, sizeof(two_n));
+  return e_r * two_n;
+#endif
+}
 MDN_HD double Exp(double x) { return exp(x); }
 
 // Noisy-OR sees heatmaps clipped to [0, 1] so that m stays a probability.
