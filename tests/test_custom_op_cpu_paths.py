@@ -73,7 +73,8 @@ _PATH_SCRIPT = textwrap.dedent("""
         for kernel in ["bilinear", "gaussian"]:
             for name, case in [("within17", WITHIN_17), ("cross", CROSS)]:
                 arrays = _forward_and_gradients(combine, kernel, case)
-                digests["/".join([combine, kernel, name])] = [a.tobytes().hex() for a in arrays]
+                digests["/".join([combine, kernel, name])] = [
+                    [a.dtype.str, list(a.shape), a.tobytes().hex()] for a in arrays]
     print("DIGESTS " + json.dumps(digests))
 """)
 
@@ -92,13 +93,25 @@ def _run_path(simd):
     return json.loads(line[len("DIGESTS "):])
 
 
+def _decode(entry):
+    dtype, shape, data = entry
+    return np.frombuffer(bytes.fromhex(data), dtype=np.dtype(dtype)).reshape(shape)
+
+
 def test_avx512_and_portable_paths_give_the_same_bits():
     # On a CPU without AVX-512 both runs take the portable path (still a valid,
-    # if weaker, check); CI's machines have AVX-512.
+    # if weaker, check); CI's machines have AVX-512. One documented exception:
+    # the AVX-512 Gaussian backward sums a vote's taps per lane across rows
+    # (the portable path, four partial sums per row), so its gradients agree
+    # to rounding only; its forward is bit-identical.
     default, portable = _run_path(None), _run_path("sse2")
     assert default.keys() == portable.keys()
     for key in default:
         for which, (got, want) in enumerate(zip(default[key], portable[key])):
+            if "/gaussian/" in key and which > 0:
+                np.testing.assert_allclose(_decode(got), _decode(want), rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{key}: gradient {which}")
+                continue
             assert got == want, f"{key}: output {which} differs between the CPU paths"
 
 

@@ -683,6 +683,39 @@ MDN_INLINE inline Acc TapGrad(Acc upstream, Acc v, Acc stat, int count) {
   return kCombine == kAdditive ? upstream : upstream * TapDmDv<kCombine>(v, stat, count);
 }
 
+// Backward pass, first step for output map t (`group` holds t alone): its
+// upstream gradient into plane_a, and (noisy-OR, max) the statistics of its
+// output pixels into plane_b / plane_count: those the forward pass saved, or
+// recomputed (GPU forward, half types, inference graphs).
+template <typename T, typename Acc, int kCombine, int kKernel>
+inline void PrepareBackwardPlanes(const VoteParams& p, const TargetGroup& group,
+                                  const T* grad_output, const T* heatmaps, const T* offsets_x,
+                                  const T* offsets_y, const T* saved_stat, const int* saved_count,
+                                  int64_t b, MapScratch<Acc>& s) {
+  const int64_t plane = p.height * p.width, T_ = p.num_targets, t = group.first_target;
+  Acc* g = s.plane_a();
+  Acc* stat = s.plane_b();
+  int* count = s.plane_count();
+  for (int64_t q = 0; q < plane; ++q) {
+    g[q] = static_cast<Acc>(grad_output[(b * plane + q) * T_ + t]);
+  }
+  if (kCombine == kAdditive) return;
+  if (saved_stat == nullptr) {
+    AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
+                                               stat, count);
+    return;
+  }
+  for (int64_t q = 0; q < plane; ++q) {
+    const Acc saved = static_cast<Acc>(saved_stat[(b * plane + q) * T_ + t]);
+    if (kCombine == kNoisyOr) {
+      DecodeNoisyOr(saved, &stat[q], &count[q]);
+    } else {
+      stat[q] = saved;
+      count[q] = saved_count[(b * plane + q) * T_ + t];
+    }
+  }
+}
+
 // Backward of one output map t (`group` holds t alone). Writes the offset
 // gradients of its edges and
 // either the heatmap gradient directly (`grad_heatmaps`, when no two edges
@@ -696,34 +729,13 @@ MDN_INLINE inline void BackwardMapBody(const VoteParams& params, const TargetGro
                  T* grad_heatmaps, Acc* grad_edges) {
   const VoteParams p = Specialise<kCombine, kKernel>(params);
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
-  const int64_t plane = H * W, T_ = p.num_targets, t = group.first_target;
-  Acc* g = s.plane_a();
-  Acc* stat = s.plane_b();
-  int* count = s.plane_count();
+  PrepareBackwardPlanes<T, Acc, kCombine, kKernel>(p, group, grad_output, heatmaps, offsets_x,
+                                                   offsets_y, saved_stat, saved_count, b, s);
+  const Acc* g = s.plane_a();
+  const Acc* stat = s.plane_b();
+  const int* count = s.plane_count();
   const Acc* wx = s.wx();
   const Acc* dwx = s.dwx();
-  for (int64_t q = 0; q < plane; ++q) {
-    g[q] = static_cast<Acc>(grad_output[(b * plane + q) * T_ + t]);
-  }
-
-  // Statistics per output pixel that the gradient of one vote depends on:
-  // those the forward pass saved, or recomputed (GPU forward, half types).
-  if (kCombine != kAdditive) {
-    if (saved_stat != nullptr) {
-      for (int64_t q = 0; q < plane; ++q) {
-        const Acc saved = static_cast<Acc>(saved_stat[(b * plane + q) * T_ + t]);
-        if (kCombine == kNoisyOr) {
-          DecodeNoisyOr(saved, &stat[q], &count[q]);
-        } else {
-          stat[q] = saved;
-          count[q] = saved_count[(b * plane + q) * T_ + t];
-        }
-      }
-    } else {
-      AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
-                                                 stat, count);
-    }
-  }
 
   const Acc scale = static_cast<Acc>(p.scale);
   for (int n = 0; n < group.num_edges; ++n) {
@@ -814,6 +826,24 @@ BackwardMapAvx512(MDN_BACKWARD_PARAMS) {
   BackwardMapBody<T, Acc, kCombine, kKernel>(MDN_BACKWARD_ARGS);
 }
 #endif
+}  // namespace mdn
+#include "mass_displacement_cpu_avx512_backward.h"  // needs PrepareBackwardPlanes
+namespace mdn {
+
+// Gaussian backward: the AVX-512 path for float32 footprints of up to 16
+// taps per axis, the portable one otherwise.
+template <typename T, typename Acc, int kCombine>
+void BackwardMapGaussian(MDN_BACKWARD_PARAMS) {
+#ifdef MDN_HAVE_AVX512_PATH
+  if constexpr (std::is_same<T, float>::value && std::is_same<Acc, float>::value) {
+    if (TapsPerAxis(params) <= 16 && UseAvx512()) {
+      BackwardGaussianAvx512<kCombine>(MDN_BACKWARD_ARGS);
+      return;
+    }
+  }
+#endif
+  BackwardMapBody<T, Acc, kCombine, kGaussian>(MDN_BACKWARD_ARGS);
+}
 #undef MDN_BACKWARD_PARAMS
 #undef MDN_BACKWARD_ARGS
 
@@ -847,7 +877,7 @@ BackwardFn<T, Acc> PickBackwardFor(int kernel) {
 #ifdef MDN_HAVE_AVX512_PATH
   if (kernel == kBilinear && UseAvx512()) return &BackwardMapAvx512<T, Acc, kCombine, kBilinear>;
 #endif
-  return kernel == kGaussian ? &BackwardMap<T, Acc, kCombine, kGaussian>
+  return kernel == kGaussian ? &BackwardMapGaussian<T, Acc, kCombine>
                              : &BackwardMap<T, Acc, kCombine, kBilinear>;
 }
 
