@@ -74,6 +74,22 @@ struct MapScratch {
   std::vector<Acc> tap_arrays;
 };
 
+// Noisy-OR zero-factor counts that are zero-filled only when the first
+// certain vote (c = 1, the only kind with a zero factor) needs them; until
+// then `counts` is null and nothing is counted.
+struct LazyCounts {
+  int* scratch;
+  int64_t size;
+  int* counts = nullptr;
+  int* Get() {
+    if (counts == nullptr) {
+      std::fill(scratch, scratch + size, 0);
+      counts = scratch;
+    }
+    return counts;
+  }
+};
+
 // An edge as a unit of work sees it: its offset channel, its source heatmap
 // channel and the slot of its target map within the unit's group.
 struct GroupEdge {
@@ -505,10 +521,28 @@ MDN_INLINE inline int64_t AccumulatorIndex(const VoteParams& p, int64_t group_si
                               : slot * PlaneStride(p) + y * p.width + x;
 }
 
+// Noisy-OR: a factor 1 - v is 0 only when v = K * c = 1, which needs c >= 1
+// (weights never exceed 1 and rounding is monotonic). Batch item b has no
+// such vote when none of its heatmap values reaches 1; then no zero factors
+// need counting.
+template <typename T>
+bool MayHaveZeroFactors(const VoteParams& p, const T* heatmaps, int64_t b) {
+  const int64_t size = p.height * p.width * p.num_maps;
+  const T* heat = heatmaps + b * size;
+  // An integer count vectorises (a float max reduction does not, without
+  // -ffast-math); NaN compares false, and its votes need no count either.
+  int64_t certain = 0;
+  for (int64_t n = 0; n < size; ++n) certain += static_cast<float>(heat[n]) >= 1.f;
+  return certain > 0;
+}
+
 // Accumulates the votes of batch item b into the target maps of one group,
 // `acc` / `count` laid out as AccumulatorIndex says (see AddTap for what they
-// hold). `count` is unused (may be null) for additive, and may be null for
-// noisy-OR when no heatmap value reaches 1 (MayHaveZeroFactors).
+// hold), and returns the count array used. `count` is unused (may be null)
+// for additive. With `count_if_needed` (noisy-OR forward), `count` is
+// scratch, zero-filled and used only when a vote may have a zero factor
+// (AVX-512 bilinear path: on its first certain vote; otherwise when
+// MayHaveZeroFactors); null is returned when it was not.
 //
 // Votes are visited pixel by pixel, and at each pixel edge by edge in the
 // group's order: a pixel's heatmap and offset channels are contiguous
@@ -517,16 +551,26 @@ MDN_INLINE inline int64_t AccumulatorIndex(const VoteParams& p, int64_t group_si
 // map are added in (pixel, edge) order whatever the grouping, so the result
 // does not depend on the number of groups or threads.
 template <typename T, typename Acc, int kCombine, int kKernel>
-void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* heatmaps,
+int* AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* heatmaps,
                      const T* offsets_x, const T* offsets_y, int64_t b, MapScratch<Acc>& s,
-                     Acc* acc, int* count) {
+                     Acc* acc, int* count, bool count_if_needed = false) {
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
   const int64_t stride = PlaneStride(p);
   const int64_t size =
       kKernel == kBilinear ? H * InterleavedRowStride(p, group.size) : stride * group.size;
   std::fill(acc, acc + size, InitialAccumulator<Acc>(kCombine));
-  if (count != nullptr) std::fill(count, count + size, 0);
   const bool vectorised = size < (int64_t{1} << 24);  // exact float tap indices
+  bool bilinear_avx512 = false;
+#ifdef MDN_HAVE_AVX512_PATH
+  bilinear_avx512 = kKernel == kBilinear && std::is_same<T, float>::value &&
+                    std::is_same<Acc, float>::value && vectorised && UseAvx512();
+#endif
+  LazyCounts lazy{count, size};
+  if (count_if_needed && !bilinear_avx512) {
+    count = MayHaveZeroFactors(p, heatmaps, b) ? lazy.Get() : nullptr;
+  } else if (!count_if_needed && count != nullptr) {
+    std::fill(count, count + size, 0);
+  }
 #ifdef MDN_HAVE_AVX512_PATH
   if (kKernel == kGaussian && std::is_same<T, float>::value && std::is_same<Acc, float>::value &&
       TapsPerAxis(p) <= 16 && UseAvx512()) {
@@ -535,15 +579,15 @@ void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
                                        reinterpret_cast<const float*>(offsets_y), b,
                                        reinterpret_cast<MapScratch<float>&>(s),
                                        reinterpret_cast<float*>(acc), count);
-    return;
+    return count;
   }
-  if (kKernel == kBilinear && std::is_same<T, float>::value && std::is_same<Acc, float>::value &&
-      vectorised && UseAvx512()) {
+  if (bilinear_avx512) {
     AccumulateBilinearAvx512<kCombine>(
         p, group, reinterpret_cast<const float*>(heatmaps),
         reinterpret_cast<const float*>(offsets_x), reinterpret_cast<const float*>(offsets_y), b,
-        reinterpret_cast<float*>(acc), count);
-    return;
+        reinterpret_cast<float*>(acc), count_if_needed ? nullptr : count,
+        count_if_needed ? &lazy : nullptr);
+    return count_if_needed ? lazy.counts : count;
   }
 #endif
   for (int64_t i = 0; i < H; ++i) {
@@ -567,21 +611,7 @@ void AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
       }
     }
   }
-}
-
-// Noisy-OR: a factor 1 - v is 0 only when v = K * c = 1, which needs c >= 1
-// (weights never exceed 1 and rounding is monotonic). Batch item b has no
-// such vote when none of its heatmap values reaches 1; then no zero factors
-// need counting.
-template <typename T>
-bool MayHaveZeroFactors(const VoteParams& p, const T* heatmaps, int64_t b) {
-  const int64_t size = p.height * p.width * p.num_maps;
-  const T* heat = heatmaps + b * size;
-  // An integer count vectorises (a float max reduction does not, without
-  // -ffast-math); NaN compares false, and its votes need no count either.
-  int64_t certain = 0;
-  for (int64_t n = 0; n < size; ++n) certain += static_cast<float>(heat[n]) >= 1.f;
-  return certain > 0;
+  return count;
 }
 
 // Writes `size` accumulators (and counts) of one unit: the output m and,
@@ -623,12 +653,10 @@ void ForwardGroup(const VoteParams& params, const TargetGroup& group, const T* h
   const VoteParams p = Specialise<kCombine, kKernel>(params);
   const int64_t plane = p.height * p.width, T_ = p.num_targets, G = group.size;
   // Zero factors are counted in scratch, and only when there may be some.
-  int* count = kCombine == kMax || (kCombine == kNoisyOr && MayHaveZeroFactors(p, heatmaps, b))
-                   ? s.plane_count()
-                   : nullptr;
   Acc* acc = s.plane_a();
-  AccumulateGroup<T, Acc, kCombine, kKernel>(p, group, heatmaps, offsets_x, offsets_y, b, s,
-                                             acc, count);
+  int* count = AccumulateGroup<T, Acc, kCombine, kKernel>(
+      p, group, heatmaps, offsets_x, offsets_y, b, s, acc,
+      kCombine == kAdditive ? nullptr : s.plane_count(), /*count_if_needed=*/kCombine == kNoisyOr);
   // The accumulators stay in this worker's scratch (cache-resident, reused
   // unit after unit) and are written out once. A row of interleaved
   // accumulators of all T maps has the layout of an output row [W, T]: one

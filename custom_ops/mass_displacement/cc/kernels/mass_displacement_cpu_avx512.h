@@ -84,7 +84,8 @@ __attribute__((target("avx512f"))) inline __m512 LoadLanes(const float* base,
 
 // Accumulates the bilinear votes of batch item b into the interleaved
 // accumulators acc[y * row + x * G + slot] (see InterleavedRowStride),
-// already initialised. Requires H * row < 2^31 (int32 lanes) and one spare
+// already initialised. Noisy-OR counts go to `count`, or, when `lazy` is not
+// null, to lazy->Get() (zero-filled on the first certain vote). Requires H * row < 2^31 (int32 lanes) and one spare
 // entry past the rows (acc[H * row], and count[H * row] when count is not
 // null; see AccumulatorsPerUnit).
 // kContiguous: every chunk reads contiguous channels (within-part voting);
@@ -93,7 +94,7 @@ template <int kCombine, bool kContiguous>
 __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
     const VoteParams& p, const TargetGroup& group, const std::vector<EdgeChunk>& chunks,
     const float* heatmaps, const float* offsets_x, const float* offsets_y, int64_t b, float* acc,
-    int* count) {
+    int* count, LazyCounts* lazy) {
   const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges, G = group.size;
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
   const __m512 scale = _mm512_set1_ps(static_cast<float>(p.scale));
@@ -204,7 +205,7 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
               }
             } else if ((other >> k) & 1u) {
               AddBilinearVote<kCombine>(p, G, chunk.slot[k], lx_lanes[k], ly_lanes[k], c_lanes[k],
-                                        acc, count);
+                                        acc, lazy != nullptr ? lazy->Get() : count);
             }
             continue;
           }
@@ -476,7 +477,8 @@ void AccumulateGaussianAvx512(const VoteParams& p, const TargetGroup& group,
 template <int kCombine>
 void AccumulateBilinearAvx512(const VoteParams& p, const TargetGroup& group,
                               const float* heatmaps, const float* offsets_x,
-                              const float* offsets_y, int64_t b, float* acc, int* count) {
+                              const float* offsets_y, int64_t b, float* acc, int* count,
+                              LazyCounts* lazy) {
   const std::vector<EdgeChunk> chunks = MakeEdgeChunks(group);
   bool contiguous = true;
   for (const EdgeChunk& chunk : chunks) {
@@ -484,10 +486,10 @@ void AccumulateBilinearAvx512(const VoteParams& p, const TargetGroup& group,
   }
   if (contiguous) {
     AccumulateBilinearAvx512<kCombine, true>(p, group, chunks, heatmaps, offsets_x, offsets_y, b,
-                                             acc, count);
+                                             acc, count, lazy);
   } else {
     AccumulateBilinearAvx512<kCombine, false>(p, group, chunks, heatmaps, offsets_x, offsets_y,
-                                              b, acc, count);
+                                              b, acc, count, lazy);
   }
 }
 
