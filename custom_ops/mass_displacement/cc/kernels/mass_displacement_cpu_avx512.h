@@ -167,6 +167,33 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
         _mm512_store_ps(w01, v01);
         _mm512_store_ps(w10, v10);
         _mm512_store_ps(w11, v11);
+        const __mmask16 other = reach & static_cast<__mmask16>(~simple);
+        if (kCombine != kMax && other == 0) {
+          // Every vote of the chunk applies four taps, those off the map (or
+          // of votes with no tap on it) to the spare accumulator, without a
+          // branch per vote: border votes would mispredict one.
+          _mm512_store_si512(tap00, _mm512_mask_mov_epi32(spare, simple & left & top, q));
+          _mm512_store_si512(tap01, _mm512_mask_mov_epi32(spare, simple & right & top,
+                                                          _mm512_add_epi32(q, group_size)));
+          _mm512_store_si512(tap10, _mm512_mask_mov_epi32(spare, simple & left & bottom,
+                                                          _mm512_add_epi32(q, row_i)));
+          _mm512_store_si512(tap11, _mm512_mask_mov_epi32(
+                                        spare, simple & right & bottom,
+                                        _mm512_add_epi32(q, _mm512_add_epi32(row_i, group_size))));
+          for (int k = 0; k < chunk.count; ++k) {
+            float* a00 = acc + tap00[k];
+            float* a01 = acc + tap01[k];
+            float* a10 = acc + tap10[k];
+            float* a11 = acc + tap11[k];
+            const float t00 = *a00, t01 = *a01, t10 = *a10, t11 = *a11;
+            if (kCombine == kNoisyOr) {
+              *a00 = t00 * w00[k], *a01 = t01 * w01[k], *a10 = t10 * w10[k], *a11 = t11 * w11[k];
+            } else {
+              *a00 = t00 + w00[k], *a01 = t01 + w01[k], *a10 = t10 + w10[k], *a11 = t11 + w11[k];
+            }
+          }
+          continue;
+        }
         const __mmask16 partial = simple & static_cast<__mmask16>(~inside);
         if (partial != 0) {
           // Taps off the map go to a spare accumulator past the maps, whose
@@ -180,7 +207,6 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
                                         spare, right & bottom,
                                         _mm512_add_epi32(q, _mm512_add_epi32(row_i, group_size))));
         }
-        const __mmask16 other = reach & static_cast<__mmask16>(~simple);
         if (other != 0) {
           _mm512_store_ps(lx_lanes, lx);
           _mm512_store_ps(ly_lanes, ly);
