@@ -29,11 +29,14 @@ pytestmark = pytest.mark.skipif(
 # 17 maps: one full 16-lane vector plus a 1-lane remainder on the AVX-512 path.
 WITHIN_17 = dict(edges=None, num_maps=17)
 CROSS = dict(edges=CROSS_PART_EDGES, num_maps=4)
+# 37 columns: two full 16-pixel chunks and a partial one in the backward paths.
+WIDE = dict(edges=None, num_maps=5, width=37)
 
 
 def _forward_and_gradients(combine, kernel, case, batch=3, seed=5):
     heatmaps, offsets_x, offsets_y = random_inputs(
-        seed=seed, batch=batch, height=11, width=14, num_maps=case["num_maps"],
+        seed=seed, batch=batch, height=11, width=case.get("width", 14),
+        num_maps=case["num_maps"],
         num_edges=len(case["edges"]) if case["edges"] else case["num_maps"])
     heatmaps[0, 3, 4, :] = 1.0  # certain votes (noisy-OR zero factors)
     heatmaps, offsets_x, offsets_y = (tf.constant(x) for x in (heatmaps, offsets_x, offsets_y))
@@ -67,11 +70,11 @@ _PATH_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     sys.path.insert(0, {tests!r})
-    from test_custom_op_cpu_paths import CROSS, WITHIN_17, _forward_and_gradients
+    from test_custom_op_cpu_paths import CROSS, WIDE, WITHIN_17, _forward_and_gradients
     digests = {{}}
     for combine in ["additive", "noisy_or", "max"]:
         for kernel in ["bilinear", "gaussian"]:
-            for name, case in [("within17", WITHIN_17), ("cross", CROSS)]:
+            for name, case in [("within17", WITHIN_17), ("cross", CROSS), ("wide", WIDE)]:
                 arrays = _forward_and_gradients(combine, kernel, case)
                 digests["/".join([combine, kernel, name])] = [
                     [a.dtype.str, list(a.shape), a.tobytes().hex()] for a in arrays]

@@ -744,6 +744,75 @@ inline void PrepareBackwardPlanes(const VoteParams& p, const TargetGroup& group,
   }
 }
 
+// Gradients of one vote, pixel (i, j) of batch item b (flat index pix) on
+// edge e from heatmap channel `source`, into map t whose upstream gradient
+// and statistics PrepareBackwardPlanes put in the scratch planes: the offset
+// gradients of the vote and its heatmap gradient (see BackwardMapBody).
+template <typename T, typename Acc, int kCombine, int kKernel>
+MDN_INLINE inline void BackwardVote(const VoteParams& p, MapScratch<Acc>& s, const T* heatmaps,
+                                    const T* offsets_x, const T* offsets_y, int64_t pix,
+                                    int64_t i, int64_t j, int e, int source, T* grad_offsets_x,
+                                    T* grad_offsets_y, T* grad_heatmaps, Acc* grad_edges) {
+  const int64_t J = p.num_maps, E = p.num_edges;
+  const Acc* g = s.plane_a();
+  const Acc* stat = s.plane_b();
+  const int* count = s.plane_count();
+  const Acc* wx = s.wx();
+  const Acc* dwx = s.dwx();
+  const Acc scale = static_cast<Acc>(p.scale);
+  const int64_t pe = pix * E + e;
+  const Acc raw = static_cast<Acc>(heatmaps[pix * J + source]);
+  const Acc c = HeatValue(kCombine, raw);
+  // dc = sum K * dL/dv, dx = sum dK/dx' * dL/dv (and y), over the taps.
+  Acc dc = 0, dx = 0, dy = 0;
+  const bool located = VisitVote<kKernel, true>(
+      p, Land(p, j, static_cast<Acc>(offsets_x[pe])),
+      Land(p, i, static_cast<Acc>(offsets_y[pe])), s,
+      [&](int64_t q, Acc tx, Acc ty, Acc dtx, Acc dty) MDN_INLINE {
+        const Acc gv = g[q] * TapDmDv<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
+        dc += tx * ty * gv;
+        dx += dtx * ty * gv;
+        dy += tx * dty * gv;
+      },
+      [&](int64_t q, int begin, int end, Acc wy, Acc dwy) MDN_INLINE {
+        // sum_cols wx * dL/dv and sum_cols dwx * dL/dv in one pass with
+        // four fixed partial sums (deterministic; no store-then-reload
+        // of the per-tap gradients).
+        const Acc r = wy * c;
+        Acc along[4] = {0, 0, 0, 0}, slope[4] = {0, 0, 0, 0};
+        int k = begin;
+        for (; k + 4 <= end; k += 4) {
+          for (int l = 0; l < 4; ++l) {
+            const Acc gv = TapGrad<kCombine>(g[q + k + l], wx[k + l] * r, stat[q + k + l],
+                                             count[q + k + l]);
+            along[l] += wx[k + l] * gv;
+            slope[l] += dwx[k + l] * gv;
+          }
+        }
+        Acc along_tail = 0, slope_tail = 0;
+        for (; k < end; ++k) {
+          const Acc gv = TapGrad<kCombine>(g[q + k], wx[k] * r, stat[q + k], count[q + k]);
+          along_tail += wx[k] * gv;
+          slope_tail += dwx[k] * gv;
+        }
+        const Acc along_x = ((along[0] + along[1]) + (along[2] + along[3])) + along_tail;
+        const Acc slope_x = ((slope[0] + slope[1]) + (slope[2] + slope[3])) + slope_tail;
+        dc += wy * along_x;
+        dx += wy * slope_x;
+        dy += dwy * along_x;
+      });
+  // v = K(x') * c and x' = x + s * o: chain rule for the three inputs.
+  // A dropped vote has no gradient at all.
+  const Acc mask = located ? HeatGradMask(kCombine, raw) : Acc(0);
+  grad_offsets_x[pe] = static_cast<T>(located ? scale * c * dx : Acc(0));
+  grad_offsets_y[pe] = static_cast<T>(located ? scale * c * dy : Acc(0));
+  if (grad_heatmaps != nullptr) {
+    grad_heatmaps[pix * J + source] = static_cast<T>(dc * mask);
+  } else {
+    grad_edges[pe] = dc * mask;
+  }
+}
+
 // Backward of one output map t (`group` holds t alone). Writes the offset
 // gradients of its edges and
 // either the heatmap gradient directly (`grad_heatmaps`, when no two edges
@@ -756,73 +825,18 @@ MDN_INLINE inline void BackwardMapBody(const VoteParams& params, const TargetGro
                  const T* saved_stat, const int* saved_count, int64_t b, MapScratch<Acc>& s, T* grad_offsets_x, T* grad_offsets_y,
                  T* grad_heatmaps, Acc* grad_edges) {
   const VoteParams p = Specialise<kCombine, kKernel>(params);
-  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  const int64_t H = p.height, W = p.width;
   PrepareBackwardPlanes<T, Acc, kCombine, kKernel>(p, group, grad_output, heatmaps, offsets_x,
                                                    offsets_y, saved_stat, saved_count, b, s);
-  const Acc* g = s.plane_a();
-  const Acc* stat = s.plane_b();
-  const int* count = s.plane_count();
-  const Acc* wx = s.wx();
-  const Acc* dwx = s.dwx();
-
-  const Acc scale = static_cast<Acc>(p.scale);
   for (int n = 0; n < group.num_edges; ++n) {
     const int e = group.edges[n].edge;
     const int source = group.edges[n].source;
     for (int64_t i = 0; i < H; ++i) {
       for (int64_t j = 0; j < W; ++j) {
         const int64_t pix = (b * H + i) * W + j;
-        const int64_t pe = pix * E + e;
-        const Acc raw = static_cast<Acc>(heatmaps[pix * J + source]);
-        const Acc c = HeatValue(kCombine, raw);
-        // dc = sum K * dL/dv, dx = sum dK/dx' * dL/dv (and y), over the taps.
-        Acc dc = 0, dx = 0, dy = 0;
-        const bool located = VisitVote<kKernel, true>(
-            p, Land(p, j, static_cast<Acc>(offsets_x[pe])),
-            Land(p, i, static_cast<Acc>(offsets_y[pe])), s,
-            [&](int64_t q, Acc tx, Acc ty, Acc dtx, Acc dty) MDN_INLINE {
-              const Acc gv = g[q] * TapDmDv<kCombine>(TapValue(tx, ty, c), stat[q], count[q]);
-              dc += tx * ty * gv;
-              dx += dtx * ty * gv;
-              dy += tx * dty * gv;
-            },
-            [&](int64_t q, int begin, int end, Acc wy, Acc dwy) MDN_INLINE {
-              // sum_cols wx * dL/dv and sum_cols dwx * dL/dv in one pass with
-              // four fixed partial sums (deterministic; no store-then-reload
-              // of the per-tap gradients).
-              const Acc r = wy * c;
-              Acc along[4] = {0, 0, 0, 0}, slope[4] = {0, 0, 0, 0};
-              int k = begin;
-              for (; k + 4 <= end; k += 4) {
-                for (int l = 0; l < 4; ++l) {
-                  const Acc gv = TapGrad<kCombine>(g[q + k + l], wx[k + l] * r, stat[q + k + l],
-                                                   count[q + k + l]);
-                  along[l] += wx[k + l] * gv;
-                  slope[l] += dwx[k + l] * gv;
-                }
-              }
-              Acc along_tail = 0, slope_tail = 0;
-              for (; k < end; ++k) {
-                const Acc gv = TapGrad<kCombine>(g[q + k], wx[k] * r, stat[q + k], count[q + k]);
-                along_tail += wx[k] * gv;
-                slope_tail += dwx[k] * gv;
-              }
-              const Acc along_x = ((along[0] + along[1]) + (along[2] + along[3])) + along_tail;
-              const Acc slope_x = ((slope[0] + slope[1]) + (slope[2] + slope[3])) + slope_tail;
-              dc += wy * along_x;
-              dx += wy * slope_x;
-              dy += dwy * along_x;
-            });
-        // v = K(x') * c and x' = x + s * o: chain rule for the three inputs.
-        // A dropped vote has no gradient at all.
-        const Acc mask = located ? HeatGradMask(kCombine, raw) : Acc(0);
-        grad_offsets_x[pe] = static_cast<T>(located ? scale * c * dx : Acc(0));
-        grad_offsets_y[pe] = static_cast<T>(located ? scale * c * dy : Acc(0));
-        if (grad_heatmaps != nullptr) {
-          grad_heatmaps[pix * J + source] = static_cast<T>(dc * mask);
-        } else {
-          grad_edges[pe] = dc * mask;
-        }
+        BackwardVote<T, Acc, kCombine, kKernel>(p, s, heatmaps, offsets_x, offsets_y, pix, i, j, e,
+                                                source, grad_offsets_x, grad_offsets_y,
+                                                grad_heatmaps, grad_edges);
       }
     }
   }
@@ -872,6 +886,23 @@ void BackwardMapGaussian(MDN_BACKWARD_PARAMS) {
 #endif
   BackwardMapBody<T, Acc, kCombine, kGaussian>(MDN_BACKWARD_ARGS);
 }
+
+// Bilinear backward: lane-wise AVX-512 for float32, the AVX-512 build of the
+// portable loops for float64, the portable loops otherwise.
+template <typename T, typename Acc, int kCombine>
+void BackwardMapBilinear(MDN_BACKWARD_PARAMS) {
+#ifdef MDN_HAVE_AVX512_PATH
+  if (UseAvx512()) {
+    if constexpr (std::is_same<T, float>::value && std::is_same<Acc, float>::value) {
+      BackwardBilinearAvx512<kCombine>(MDN_BACKWARD_ARGS);
+    } else {
+      BackwardMapAvx512<T, Acc, kCombine, kBilinear>(MDN_BACKWARD_ARGS);
+    }
+    return;
+  }
+#endif
+  BackwardMap<T, Acc, kCombine, kBilinear>(MDN_BACKWARD_ARGS);
+}
 #undef MDN_BACKWARD_PARAMS
 #undef MDN_BACKWARD_ARGS
 
@@ -902,11 +933,8 @@ ForwardFn<T, Acc> PickForward(int combine, int kernel) {
 
 template <typename T, typename Acc, int kCombine>
 BackwardFn<T, Acc> PickBackwardFor(int kernel) {
-#ifdef MDN_HAVE_AVX512_PATH
-  if (kernel == kBilinear && UseAvx512()) return &BackwardMapAvx512<T, Acc, kCombine, kBilinear>;
-#endif
   return kernel == kGaussian ? &BackwardMapGaussian<T, Acc, kCombine>
-                             : &BackwardMap<T, Acc, kCombine, kBilinear>;
+                             : &BackwardMapBilinear<T, Acc, kCombine>;
 }
 
 template <typename T, typename Acc>

@@ -1,6 +1,10 @@
-// AVX-512 backward pass of one Gaussian map (float32, up to 16 taps per
-// axis), chosen at run time like the forward paths of
-// mass_displacement_cpu_avx512.h: BackwardMapBody's gradients, with 16 votes
+// AVX-512 backward passes of one map (float32), chosen at run time like the
+// forward paths of mass_displacement_cpu_avx512.h.
+//
+// Bilinear (BackwardBilinearAvx512): the gradients of 16 interior votes
+// lane-wise, with the portable path's bits.
+//
+// Gaussian (up to 16 taps per axis): BackwardMapBody's gradients, with 16 votes
 // (16 consecutive pixels of one edge) located and weighted lane-wise by
 // LocateGaussianLanes, then each footprint row of a vote as one masked
 // 16-lane operation.
@@ -11,7 +15,7 @@
 // run. Every other quantity (landing, taps, weights, dm/dv) has the portable
 // path's bits.
 //
-// Included by mass_displacement_cpu.h after PrepareBackwardPlanes.
+// Included by mass_displacement_cpu.h after PrepareBackwardPlanes and BackwardVote.
 #ifndef MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_BACKWARD_H_
 #define MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_BACKWARD_H_
 
@@ -19,23 +23,24 @@
 
 namespace mdn {
 
-// dL/dv of the on-map taps of one footprint row (TapGrad lane by lane):
-// upstream gradient g, statistics stat/count, tap values v. `counted`:
-// some output pixel of the map has a zero noisy-OR factor.
+// dL/dv = upstream * dm/dv of 16 taps (TapGrad and TapDmDv lane by lane),
+// from their tap values v and their output pixels' upstream gradient,
+// statistics `product` and counts (read only for max, and for noisy-OR when
+// `counted`: some output pixel of the map has a zero factor). Lanes whose
+// inputs are 0 give 0.
 template <int kCombine>
-__attribute__((target("avx512f,avx512dq"))) inline __m512 RowTapGrad(
-    __mmask16 taps, const float* g, const float* stat, const int* count, __m512 v,
-    bool counted) {
-  const __m512 upstream = _mm512_maskz_loadu_ps(taps, g);
+__attribute__((target("avx512f,avx512dq"))) inline __m512 TapGradLanes(__m512 upstream,
+                                                                     __m512 product,
+                                                                     __m512i counts, __m512 v,
+                                                                     bool counted) {
   if (kCombine == kAdditive) return upstream;
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-  const __m512 product = _mm512_maskz_loadu_ps(taps, stat);
   if (kCombine == kNoisyOr) {
     const __m512 factor = _mm512_sub_ps(one, v);
     if (!counted) {  // NoisyOrDmDv with no zero factor anywhere: P / (1 - v)
       return _mm512_mul_ps(upstream, _mm512_div_ps(product, factor));
     }
-    const __m512i zeros = _mm512_maskz_loadu_epi32(taps, count);
+    const __m512i zeros = counts;
     const __mmask16 is_zero = _mm512_cmp_ps_mask(factor, zero, _CMP_EQ_OQ);
     const __m512 without_this = _mm512_div_ps(product, _mm512_mask_mov_ps(factor, is_zero, one));
     const __m512 if_zero = _mm512_maskz_mov_ps(
@@ -45,12 +50,48 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512 RowTapGrad(
     return _mm512_mul_ps(upstream, _mm512_mask_mov_ps(if_nonzero, is_zero, if_zero));
   }
   // max: the winners (v == m > 0) share the gradient (TapDmDv).
-  const __m512i ties = _mm512_maskz_loadu_epi32(taps, count);
+  const __m512i ties = counts;
   const __m512 share = _mm512_div_ps(
       one, _mm512_cvtepi32_ps(_mm512_max_epi32(ties, _mm512_set1_epi32(1))));
   const __mmask16 wins = _mm512_cmp_ps_mask(product, zero, _CMP_GT_OQ) &
                          _mm512_cmp_ps_mask(v, product, _CMP_EQ_OQ);
   return _mm512_mul_ps(upstream, _mm512_maskz_mov_ps(wins, share));
+}
+
+// TapGradLanes for the on-map taps of one footprint row (`taps`: the lanes
+// on the map, read contiguously from g, stat and count).
+template <int kCombine>
+__attribute__((target("avx512f,avx512dq"))) inline __m512 RowTapGrad(
+    __mmask16 taps, const float* g, const float* stat, const int* count, __m512 v,
+    bool counted) {
+  const bool need_counts = kCombine == kMax || (kCombine == kNoisyOr && counted);
+  return TapGradLanes<kCombine>(
+      _mm512_maskz_loadu_ps(taps, g),
+      kCombine == kAdditive ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(taps, stat),
+      need_counts ? _mm512_maskz_loadu_epi32(taps, count) : _mm512_setzero_si512(), v, counted);
+}
+
+// TapGradLanes for one tap of 16 bilinear votes: `active` lanes read output
+// pixel q[lane] of g, stat and count.
+template <int kCombine>
+__attribute__((target("avx512f,avx512dq"))) inline __m512 GatherTapGrad(
+    __mmask16 active, __m512i q, const float* g, const float* stat, const int* count, __m512 v,
+    bool counted) {
+  const __m512 zero = _mm512_setzero_ps();
+  const bool need_counts = kCombine == kMax || (kCombine == kNoisyOr && counted);
+  return TapGradLanes<kCombine>(
+      _mm512_mask_i32gather_ps(zero, active, q, g, 4),
+      kCombine == kAdditive ? zero : _mm512_mask_i32gather_ps(zero, active, q, stat, 4),
+      need_counts ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), active, q, count, 4)
+                  : _mm512_setzero_si512(),
+      v, counted);
+}
+
+// Noisy-OR: whether any output pixel of the map has a zero factor.
+inline bool AnyZeroFactor(const int* count, int64_t size) {
+  int zeros = 0;
+  for (int64_t q = 0; q < size; ++q) zeros |= count[q];
+  return zeros != 0;
 }
 
 template <int kCombine>
@@ -66,12 +107,7 @@ __attribute__((target("avx512f,avx512dq"))) void BackwardGaussianAvx512(
   const float* g = s.plane_a();
   const float* stat = s.plane_b();
   const int* count = s.plane_count();
-  bool counted = false;  // any zero noisy-OR factor in this map
-  if (kCombine == kNoisyOr) {
-    int zeros = 0;
-    for (int64_t q = 0; q < H * W; ++q) zeros |= count[q];
-    counted = zeros != 0;
-  }
+  const bool counted = kCombine == kNoisyOr && AnyZeroFactor(count, H * W);
   const float scale = static_cast<float>(p.scale);
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
   const __m512 scale_v = _mm512_set1_ps(scale);
@@ -140,6 +176,120 @@ __attribute__((target("avx512f,avx512dq"))) void BackwardGaussianAvx512(
             grad_heatmaps[pix * J + source] = dc * mask;
           } else {
             grad_edges[pe] = dc * mask;
+          }
+        }
+      }
+    }
+  }
+}
+
+// AVX-512 backward pass of one bilinear map (float32): 16 votes (16
+// consecutive pixels of one edge) at a time, the interior ones (all four taps
+// on the map) lane-wise with BackwardVote's operations in its order (tap by
+// tap, dc += (tx * ty) * gv and so on), so each vote gets the portable path's
+// bits; the others (near the border, dropped) go through BackwardVote.
+template <int kCombine>
+__attribute__((target("avx512f,avx512dq"))) void BackwardBilinearAvx512(
+    const VoteParams& params, const TargetGroup& group, const float* grad_output,
+    const float* heatmaps, const float* offsets_x, const float* offsets_y,
+    const float* saved_stat, const int* saved_count, int64_t b, MapScratch<float>& s,
+    float* grad_offsets_x, float* grad_offsets_y, float* grad_heatmaps, float* grad_edges) {
+  const VoteParams p = Specialise<kCombine, kBilinear>(params);
+  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  PrepareBackwardPlanes<float, float, kCombine, kBilinear>(
+      p, group, grad_output, heatmaps, offsets_x, offsets_y, saved_stat, saved_count, b, s);
+  const float* g = s.plane_a();
+  const float* stat = s.plane_b();
+  const int* count = s.plane_count();
+  const bool counted = kCombine == kNoisyOr && AnyZeroFactor(count, H * W);
+  const float scale = static_cast<float>(p.scale);
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
+  const __m512 minus_one = _mm512_set1_ps(-1.f), scale_v = _mm512_set1_ps(scale);
+  const __m512 x_end = _mm512_set1_ps(static_cast<float>(W - 1));
+  const __m512 y_end = _mm512_set1_ps(static_cast<float>(H - 1));
+  const __m512i width = _mm512_set1_epi32(static_cast<int32_t>(W));
+  const __m512i one_i = _mm512_set1_epi32(1);
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i offset_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(E)));
+  const __m512i heat_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(J)));
+  alignas(64) float dc_lanes[16], dx_lanes[16], dy_lanes[16], c_lanes[16], raw_lanes[16];
+  for (int n = 0; n < group.num_edges; ++n) {
+    const int e = group.edges[n].edge;
+    const int source = group.edges[n].source;
+    for (int64_t i = 0; i < H; ++i) {
+      const __m512 y = _mm512_set1_ps(static_cast<float>(i));
+      for (int64_t j0 = 0; j0 < W; j0 += 16) {
+        const int lanes = static_cast<int>(std::min<int64_t>(16, W - j0));
+        const __mmask16 valid = static_cast<__mmask16>((1u << lanes) - 1u);
+        const int64_t pix0 = (b * H + i) * W + j0;
+        const __m512 ox = _mm512_mask_i32gather_ps(zero, valid, offset_index,
+                                                   offsets_x + pix0 * E + e, 4);
+        const __m512 oy = _mm512_mask_i32gather_ps(zero, valid, offset_index,
+                                                   offsets_y + pix0 * E + e, 4);
+        const __m512 raw = _mm512_mask_i32gather_ps(zero, valid, heat_index,
+                                                    heatmaps + pix0 * J + source, 4);
+        __m512 c = raw;
+        if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
+          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
+          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
+        }
+        const __m512 x = _mm512_cvtepi32_ps(
+            _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(j0))));
+        const __m512 lx = _mm512_add_ps(x, _mm512_mul_ps(scale_v, ox));  // Land()
+        const __m512 ly = _mm512_add_ps(y, _mm512_mul_ps(scale_v, oy));
+        // VisitVote's interior test (NaN fails it).
+        const __mmask16 interior = valid & _mm512_cmp_ps_mask(lx, zero, _CMP_GE_OQ) &
+                                   _mm512_cmp_ps_mask(lx, x_end, _CMP_LT_OQ) &
+                                   _mm512_cmp_ps_mask(ly, zero, _CMP_GE_OQ) &
+                                   _mm512_cmp_ps_mask(ly, y_end, _CMP_LT_OQ);
+        if (interior != 0) {
+          const __m512 lxs = _mm512_maskz_mov_ps(interior, lx);
+          const __m512 lys = _mm512_maskz_mov_ps(interior, ly);
+          const __m512i x0 = _mm512_cvttps_epi32(lxs), y0 = _mm512_cvttps_epi32(lys);
+          const __m512 fx = _mm512_sub_ps(lxs, _mm512_cvtepi32_ps(x0));
+          const __m512 fy = _mm512_sub_ps(lys, _mm512_cvtepi32_ps(y0));
+          const __m512 gx = _mm512_sub_ps(one, fx), gy = _mm512_sub_ps(one, fy);
+          const __m512i q = _mm512_add_epi32(_mm512_mullo_epi32(y0, width), x0);
+          __m512 dc = zero, dx = zero, dy = zero;
+          // VisitVote's four taps, in its order: (q, gx, gy, -1, -1),
+          // (q + 1, fx, gy, 1, -1), (q + W, gx, fy, -1, 1), (q + W + 1, fx, fy, 1, 1).
+          const __m512i tap_q[4] = {q, _mm512_add_epi32(q, one_i), _mm512_add_epi32(q, width),
+                                    _mm512_add_epi32(_mm512_add_epi32(q, width), one_i)};
+          const __m512 tap_x[4] = {gx, fx, gx, fx}, tap_y[4] = {gy, gy, fy, fy};
+          const __m512 tap_dx[4] = {minus_one, one, minus_one, one};
+          const __m512 tap_dy[4] = {minus_one, minus_one, one, one};
+          for (int t = 0; t < 4; ++t) {
+            const __m512 tx = tap_x[t], ty = tap_y[t];
+            const __m512 v = _mm512_mul_ps(tx, _mm512_mul_ps(ty, c));  // TapValue
+            const __m512 gv =
+                GatherTapGrad<kCombine>(interior, tap_q[t], g, stat, count, v, counted);
+            dc = _mm512_add_ps(dc, _mm512_mul_ps(_mm512_mul_ps(tx, ty), gv));
+            dx = _mm512_add_ps(dx, _mm512_mul_ps(_mm512_mul_ps(tap_dx[t], ty), gv));
+            dy = _mm512_add_ps(dy, _mm512_mul_ps(_mm512_mul_ps(tx, tap_dy[t]), gv));
+          }
+          _mm512_store_ps(dc_lanes, dc);
+          _mm512_store_ps(dx_lanes, dx);
+          _mm512_store_ps(dy_lanes, dy);
+          _mm512_store_ps(c_lanes, c);
+          _mm512_store_ps(raw_lanes, raw);
+        }
+        for (int l = 0; l < lanes; ++l) {
+          const int64_t pix = pix0 + l;
+          if (((interior >> l) & 1u) == 0) {
+            BackwardVote<float, float, kCombine, kBilinear>(
+                p, s, heatmaps, offsets_x, offsets_y, pix, i, j0 + l, e, source, grad_offsets_x,
+                grad_offsets_y, grad_heatmaps, grad_edges);
+            continue;
+          }
+          // An interior vote is located: BackwardVote's chain rule.
+          const int64_t pe = pix * E + e;
+          const float mask = HeatGradMask(kCombine, raw_lanes[l]);
+          grad_offsets_x[pe] = scale * c_lanes[l] * dx_lanes[l];
+          grad_offsets_y[pe] = scale * c_lanes[l] * dy_lanes[l];
+          if (grad_heatmaps != nullptr) {
+            grad_heatmaps[pix * J + source] = dc_lanes[l] * mask;
+          } else {
+            grad_edges[pe] = dc_lanes[l] * mask;
           }
         }
       }
