@@ -169,3 +169,47 @@ def test_graphs_with_and_without_a_gradient_give_the_same_bits(combine):
     np.testing.assert_array_equal(tf.function(vote)(*inputs).numpy(), eager[0])
     for got, want in zip(with_gradient(*inputs, upstream), eager):
         np.testing.assert_array_equal(got.numpy(), want)
+
+
+_NAN_SCRIPT = textwrap.dedent("""
+    import numpy as np, tensorflow as tf
+    from mdn_tf import mass_displacement
+    # Pixel (0, 0) votes onto itself with NaN heat (its taps reach (1, 1));
+    # pixel (1, 2) votes onto (1, 1) with c = 1 and tap value exactly 1 (a
+    # zero factor). The NaN makes the saved product of (1, 1) NaN, which drops
+    # its zero-factor count: every path must still give that tap dm/dv = 0,
+    # not P / 0, and the certain vote's other taps see no NaN.
+    heat = np.full((1, 4, 4, 1), 0.5, np.float32)
+    offsets_x = np.zeros((1, 4, 4, 1), np.float32)
+    offsets_y = np.zeros((1, 4, 4, 1), np.float32)
+    heat[0, 0, 0, 0] = np.nan
+    heat[0, 1, 2, 0] = 1.0
+    offsets_x[0, 1, 2, 0] = -1.0
+    h, x, y = (tf.constant(a) for a in (heat, offsets_x, offsets_y))
+    with tf.GradientTape() as tape:
+        tape.watch([h, x, y])
+        maps = mass_displacement(h, x, y, combine="noisy_or", implementation="custom_op")
+    grads = tape.gradient(maps, [h, x, y], output_gradients=tf.ones_like(maps))
+    print("GRADS " + " ".join(g.numpy().tobytes().hex() for g in grads))
+    print("CERTAIN " + repr(float(grads[0][0, 1, 2, 0])))
+""")
+
+
+def test_paths_agree_when_a_nan_vote_hides_a_zero_factor():
+    outputs = {}
+    for simd in (None, "sse2"):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        env.pop("MDN_TF_CPU_SIMD", None)
+        if simd:
+            env["MDN_TF_CPU_SIMD"] = simd
+        result = subprocess.run([sys.executable, "-c", _NAN_SCRIPT], env=env, capture_output=True,
+                                text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines = dict(l.split(" ", 1) for l in result.stdout.splitlines()
+                     if l.startswith(("GRADS ", "CERTAIN ")))
+        outputs[simd] = lines
+    # Same values, NaN where the other has NaN (a NaN's sign bit may differ).
+    for got, want in zip(outputs[None]["GRADS"].split(), outputs["sse2"]["GRADS"].split()):
+        np.testing.assert_array_equal(np.frombuffer(bytes.fromhex(got), np.float32),
+                                      np.frombuffer(bytes.fromhex(want), np.float32))
+    assert outputs[None]["CERTAIN"] == "0.0"

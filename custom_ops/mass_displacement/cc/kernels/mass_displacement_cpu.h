@@ -25,10 +25,11 @@
 
 namespace mdn {
 
-// Accumulators of one unit: one H*W plane per target map of the group, the
-// planes PlaneStride apart. The padding keeps planes from sitting exactly
-// 4 KiB multiples apart, where stores to one plane and loads from another
-// falsely alias in the CPU's store buffer.
+// Gaussian accumulators of one unit (and the backward's planes): one H*W
+// plane per target map, the planes PlaneStride apart. The padding keeps
+// planes from sitting exactly 4 KiB multiples apart, where stores to one
+// plane and loads from another falsely alias in the CPU's store buffer.
+// Bilinear accumulators are interleaved (InterleavedRowStride).
 inline int64_t PlaneStride(const VoteParams& p) { return p.height * p.width + 16; }
 
 // Row stride of the interleaved (bilinear) accumulators of a group of G maps:
@@ -75,8 +76,9 @@ struct MapScratch {
 };
 
 // Noisy-OR zero-factor counts that are zero-filled only when the first
-// certain vote (c = 1, the only kind with a zero factor) needs them; until
-// then `counts` is null and nothing is counted.
+// certain vote (c = 1, the only kind with a zero factor; votes with NaN heat
+// take the same path) needs them; until then `counts` is null and nothing is
+// counted.
 struct LazyCounts {
   int* scratch;
   int64_t size;
@@ -337,7 +339,7 @@ MDN_INLINE inline void AddBilinearVote(const VoteParams& p, int64_t G, int64_t s
         if (x0 + kx < 0 || x0 + kx >= W) continue;
         const int64_t q = (y0 + ky) * row + (x0 + kx) * G + slot;
         AddTap<kCombine>(TapValue(wx[kx], wy[ky], c), acc[q],
-                         kCombine == kAdditive ? nullptr : count + q);
+                         kCombine == kAdditive || count == nullptr ? nullptr : count + q);
       }
     }
     return;
@@ -347,7 +349,7 @@ MDN_INLINE inline void AddBilinearVote(const VoteParams& p, int64_t G, int64_t s
   const Acc gx = Acc(1) - fx, gy = Acc(1) - fy;
   const int64_t q = y0 * row + x0 * G + slot;
   Acc* a = acc + q;
-  int* cnt = kCombine == kAdditive ? nullptr : count + q;
+  int* cnt = kCombine == kAdditive || count == nullptr ? nullptr : count + q;
   AddTap<kCombine>(TapValue(gx, gy, c), a[0], cnt);
   AddTap<kCombine>(TapValue(fx, gy, c), a[G], cnt + G);
   AddTap<kCombine>(TapValue(gx, fy, c), a[row], cnt + row);
@@ -558,7 +560,10 @@ int* AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
   const int64_t stride = PlaneStride(p);
   const int64_t size =
       kKernel == kBilinear ? H * InterleavedRowStride(p, group.size) : stride * group.size;
-  std::fill(acc, acc + size, InitialAccumulator<Acc>(kCombine));
+  // Bilinear: and the spare accumulator past the rows (AccumulatorsPerUnit),
+  // so that it never carries values over from another unit.
+  const int64_t filled = size + (kKernel == kBilinear ? 1 : 0);
+  std::fill(acc, acc + filled, InitialAccumulator<Acc>(kCombine));
   const bool vectorised = size < (int64_t{1} << 24);  // exact float tap indices
   bool bilinear_avx512 = false;
 #ifdef MDN_HAVE_AVX512_PATH
@@ -569,11 +574,12 @@ int* AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
   if (count_if_needed && !bilinear_avx512) {
     count = MayHaveZeroFactors(p, heatmaps, b) ? lazy.Get() : nullptr;
   } else if (!count_if_needed && count != nullptr) {
-    std::fill(count, count + size, 0);
+    std::fill(count, count + filled, 0);
   }
 #ifdef MDN_HAVE_AVX512_PATH
   if (kKernel == kGaussian && std::is_same<T, float>::value && std::is_same<Acc, float>::value &&
-      TapsPerAxis(p) <= 16 && UseAvx512()) {
+      TapsPerAxis(p) <= 16 && p.height < (int64_t{1} << 30) && p.width < (int64_t{1} << 30) &&
+      UseAvx512()) {
     AccumulateGaussianAvx512<kCombine>(p, group, reinterpret_cast<const float*>(heatmaps),
                                        reinterpret_cast<const float*>(offsets_x),
                                        reinterpret_cast<const float*>(offsets_y), b,
@@ -607,7 +613,7 @@ int* AccumulateGroup(const VoteParams& p, const TargetGroup& group, const T* hea
         AccumulateVote<kCombine, kKernel>(
             p, Land(p, j, static_cast<Acc>(ox_px[edge.edge])),
             Land(p, i, static_cast<Acc>(oy_px[edge.edge])), c, s, acc + edge.slot * stride, 1,
-            kCombine == kAdditive ? nullptr : count + edge.slot * stride);
+            kCombine == kAdditive || count == nullptr ? nullptr : count + edge.slot * stride);
       }
     }
   }
@@ -851,11 +857,10 @@ MDN_INLINE inline void BackwardMapBody(const VoteParams& params, const TargetGro
   params, group, grad_output, heatmaps, offsets_x, offsets_y, saved_stat, saved_count, b, s, \
       grad_offsets_x, grad_offsets_y, grad_heatmaps, grad_edges
 
-// The backward pass of one map, compiled twice from one body: for any x86-64
-// CPU, and for CPUs with AVX-512, whose wider registers and masks the
-// compiler uses in the bilinear vote loop (noisy-OR backward 18.2 -> 15.3 ms
-// on the benchmark, Zen 4; the Gaussian loops, blocked by 4 taps, came out
-// slower and keep the portable build). The same IEEE operations in the same
+// The portable backward pass of one map, and a build of the same body for
+// CPUs with AVX-512, whose wider registers and masks the compiler uses in
+// the bilinear vote loop; the latter now serves float64 bilinear maps
+// (float32 has BackwardBilinearAvx512). The same IEEE operations in the same
 // order (no FMA contraction, no reassociation), so both give the same bits.
 template <typename T, typename Acc, int kCombine, int kKernel>
 void BackwardMap(MDN_BACKWARD_PARAMS) {
@@ -872,13 +877,20 @@ BackwardMapAvx512(MDN_BACKWARD_PARAMS) {
 #include "mass_displacement_cpu_avx512_backward.h"  // needs PrepareBackwardPlanes
 namespace mdn {
 
+// Whether tap coordinates (Gaussian) or pixel indices of a map (bilinear)
+// fit the int32 lanes of the AVX-512 backward paths.
+inline bool FitsInt32Lanes(const VoteParams& p, bool whole_map) {
+  const int64_t limit = int64_t{1} << 30;
+  return whole_map ? p.height * p.width < limit : p.height < limit && p.width < limit;
+}
+
 // Gaussian backward: the AVX-512 path for float32 footprints of up to 16
 // taps per axis, the portable one otherwise.
 template <typename T, typename Acc, int kCombine>
 void BackwardMapGaussian(MDN_BACKWARD_PARAMS) {
 #ifdef MDN_HAVE_AVX512_PATH
   if constexpr (std::is_same<T, float>::value && std::is_same<Acc, float>::value) {
-    if (TapsPerAxis(params) <= 16 && UseAvx512()) {
+    if (TapsPerAxis(params) <= 16 && FitsInt32Lanes(params, false) && UseAvx512()) {
       BackwardGaussianAvx512<kCombine>(MDN_BACKWARD_ARGS);
       return;
     }
@@ -894,10 +906,12 @@ void BackwardMapBilinear(MDN_BACKWARD_PARAMS) {
 #ifdef MDN_HAVE_AVX512_PATH
   if (UseAvx512()) {
     if constexpr (std::is_same<T, float>::value && std::is_same<Acc, float>::value) {
-      BackwardBilinearAvx512<kCombine>(MDN_BACKWARD_ARGS);
-    } else {
-      BackwardMapAvx512<T, Acc, kCombine, kBilinear>(MDN_BACKWARD_ARGS);
+      if (FitsInt32Lanes(params, true)) {
+        BackwardBilinearAvx512<kCombine>(MDN_BACKWARD_ARGS);
+        return;
+      }
     }
+    BackwardMapAvx512<T, Acc, kCombine, kBilinear>(MDN_BACKWARD_ARGS);
     return;
   }
 #endif

@@ -11,8 +11,8 @@
 // FMA. (On the AMD Zen 4 this was tuned on, scalar tap updates beat
 // gather/scatter: 5.7 against 6.8 ns per noisy-OR vote.) Votes near the
 // border stay on this path (off-map taps go to a spare accumulator); only
-// noisy-OR votes with c = 1, whose factors may be 0 and need counting, go
-// through AddBilinearVote.
+// noisy-OR votes with c = 1, whose factors may be 0 and need counting (and
+// votes with NaN heat), go through AddBilinearVote.
 //
 // Included by mass_displacement_cpu.h after AddBilinearVote and AddInteriorTaps.
 #ifndef MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_H_

@@ -9,11 +9,11 @@
 // LocateGaussianLanes, then each footprint row of a vote as one masked
 // 16-lane operation.
 //
-// The tap sums of a vote are kept per lane across its rows and reduced once,
-// an order that differs from the portable path's (four partial sums per
-// row): the two paths agree to rounding, and each gives the same bits run to
-// run. Every other quantity (landing, taps, weights, dm/dv) has the portable
-// path's bits.
+// The Gaussian tap sums of a vote are kept per lane across its rows and
+// reduced once, an order that differs from the portable path's (four partial
+// sums per row): the two paths agree to rounding, and each gives the same
+// bits run to run. Every other quantity (landing, taps, weights, dm/dv) has
+// the portable path's bits.
 //
 // Included by mass_displacement_cpu.h after PrepareBackwardPlanes and BackwardVote.
 #ifndef MDN_TF_MASS_DISPLACEMENT_CPU_AVX512_BACKWARD_H_
@@ -37,8 +37,12 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512 TapGradLanes(__m512 up
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
   if (kCombine == kNoisyOr) {
     const __m512 factor = _mm512_sub_ps(one, v);
-    if (!counted) {  // NoisyOrDmDv with no zero factor anywhere: P / (1 - v)
-      return _mm512_mul_ps(upstream, _mm512_div_ps(product, factor));
+    if (!counted) {
+      // NoisyOrDmDv with no zero factor counted: P / (1 - v), and 0 for a
+      // factor that is 0 all the same (possible when a NaN heat value made
+      // the saved product NaN, which drops the counts: see DecodeNoisyOr).
+      const __mmask16 nonzero = _mm512_cmp_ps_mask(factor, zero, _CMP_NEQ_UQ);
+      return _mm512_mul_ps(upstream, _mm512_maskz_div_ps(nonzero, product, factor));
     }
     const __m512i zeros = counts;
     const __mmask16 is_zero = _mm512_cmp_ps_mask(factor, zero, _CMP_EQ_OQ);
