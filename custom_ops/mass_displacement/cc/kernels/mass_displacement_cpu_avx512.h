@@ -73,6 +73,16 @@ inline std::vector<EdgeChunk> MakeEdgeChunks(const TargetGroup& group) {
   return chunks;
 }
 
+// Whether every chunk reads contiguous channels (within-part voting), so the
+// vote loops can be compiled for that case.
+inline bool AllContiguous(const std::vector<EdgeChunk>& chunks) {
+  bool contiguous = true;
+  for (const EdgeChunk& chunk : chunks) {
+    contiguous &= chunk.contiguous_edges && chunk.contiguous_sources;
+  }
+  return contiguous;
+}
+
 template <bool kContiguous>
 __attribute__((target("avx512f"))) inline __m512 LoadLanes(const float* base,
                                                            const int32_t* channels,
@@ -487,10 +497,7 @@ void AccumulateGaussianAvx512(const VoteParams& p, const TargetGroup& group,
                               const float* offsets_y, int64_t b, MapScratch<float>& s,
                               float* acc, int* count) {
   const std::vector<EdgeChunk> chunks = MakeEdgeChunks(group);
-  bool contiguous = true;
-  for (const EdgeChunk& chunk : chunks) {
-    contiguous &= chunk.contiguous_edges && chunk.contiguous_sources;
-  }
+  const bool contiguous = AllContiguous(chunks);
   if (contiguous) {
     AccumulateGaussianAvx512<kCombine, true>(p, group, chunks, heatmaps, offsets_x, offsets_y, b,
                                              s, acc, count);
@@ -506,10 +513,7 @@ void AccumulateBilinearAvx512(const VoteParams& p, const TargetGroup& group,
                               const float* offsets_y, int64_t b, float* acc, int* count,
                               LazyCounts* lazy) {
   const std::vector<EdgeChunk> chunks = MakeEdgeChunks(group);
-  bool contiguous = true;
-  for (const EdgeChunk& chunk : chunks) {
-    contiguous &= chunk.contiguous_edges && chunk.contiguous_sources;
-  }
+  const bool contiguous = AllContiguous(chunks);
   if (contiguous) {
     AccumulateBilinearAvx512<kCombine, true>(p, group, chunks, heatmaps, offsets_x, offsets_y, b,
                                              acc, count, lazy);
