@@ -92,6 +92,41 @@ __attribute__((target("avx512f"))) inline __m512 LoadLanes(const float* base,
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, index, base, 4);
 }
 
+// 16 votes as the vote loops see them: landing points (Land) and heat, raw
+// and as the combine uses it (HeatValue: noisy-OR clips to [0, 1], NaN stays
+// NaN).
+struct VoteLanes {
+  __m512 lx, ly, raw, c;
+};
+
+template <int kCombine>
+__attribute__((target("avx512f"))) inline VoteLanes MakeVoteLanes(const VoteParams& p, __m512 x,
+                                                                  __m512 y, __m512 ox,
+                                                                  __m512 oy, __m512 raw) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
+  const __m512 scale = _mm512_set1_ps(static_cast<float>(p.scale));
+  __m512 c = raw;
+  if (kCombine == kNoisyOr) {
+    c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
+    c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
+  }
+  return VoteLanes{_mm512_add_ps(x, _mm512_mul_ps(scale, ox)),
+                   _mm512_add_ps(y, _mm512_mul_ps(scale, oy)), raw, c};
+}
+
+// The votes of one chunk of edges from pixel (i, j) of flat index pix.
+template <int kCombine, bool kContiguous>
+__attribute__((target("avx512f"))) inline VoteLanes ChunkVotes(
+    const VoteParams& p, const EdgeChunk& chunk, const float* heatmaps, const float* offsets_x,
+    const float* offsets_y, int64_t pix, int64_t i, int64_t j) {
+  const __mmask16 valid = static_cast<__mmask16>((1u << chunk.count) - 1u);
+  return MakeVoteLanes<kCombine>(
+      p, _mm512_set1_ps(static_cast<float>(j)), _mm512_set1_ps(static_cast<float>(i)),
+      LoadLanes<kContiguous>(offsets_x + pix * p.num_edges, chunk.edge, valid),
+      LoadLanes<kContiguous>(offsets_y + pix * p.num_edges, chunk.edge, valid),
+      LoadLanes<kContiguous>(heatmaps + pix * p.num_maps, chunk.source, valid));
+}
+
 // Accumulates the bilinear votes of batch item b into the interleaved
 // accumulators acc[y * row + x * G + slot] (see InterleavedRowStride),
 // already initialised. Noisy-OR counts go to `count`, or, when `lazy` is not
@@ -105,9 +140,8 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
     const VoteParams& p, const TargetGroup& group, const std::vector<EdgeChunk>& chunks,
     const float* heatmaps, const float* offsets_x, const float* offsets_y, int64_t b, float* acc,
     int* count, LazyCounts* lazy) {
-  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges, G = group.size;
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-  const __m512 scale = _mm512_set1_ps(static_cast<float>(p.scale));
+  const int64_t H = p.height, W = p.width, G = group.size;
+  const __m512 one = _mm512_set1_ps(1.f);
   const __m512 minus_one = _mm512_set1_ps(-1.f);
   const __m512 width_f = _mm512_set1_ps(static_cast<float>(W));
   const __m512 height_f = _mm512_set1_ps(static_cast<float>(H));
@@ -123,21 +157,13 @@ __attribute__((target("avx512f"))) void AccumulateBilinearAvx512(
   alignas(64) float w00[16], w01[16], w10[16], w11[16];
   alignas(64) int32_t corner[16], tap00[16], tap01[16], tap10[16], tap11[16];
   for (int64_t i = 0; i < H; ++i) {
-    const __m512 y = _mm512_set1_ps(static_cast<float>(i));
     for (int64_t j = 0; j < W; ++j) {
-      const __m512 x = _mm512_set1_ps(static_cast<float>(j));
       const int64_t pix = (b * H + i) * W + j;
       for (const EdgeChunk& chunk : chunks) {
         const __mmask16 valid = static_cast<__mmask16>((1u << chunk.count) - 1u);
-        const __m512 ox = LoadLanes<kContiguous>(offsets_x + pix * E, chunk.edge, valid);
-        const __m512 oy = LoadLanes<kContiguous>(offsets_y + pix * E, chunk.edge, valid);
-        __m512 c = LoadLanes<kContiguous>(heatmaps + pix * J, chunk.source, valid);
-        if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
-        }
-        const __m512 lx = _mm512_add_ps(x, _mm512_mul_ps(scale, ox));  // = Land()
-        const __m512 ly = _mm512_add_ps(y, _mm512_mul_ps(scale, oy));
+        const VoteLanes votes = ChunkVotes<kCombine, kContiguous>(p, chunk, heatmaps, offsets_x,
+                                                                  offsets_y, pix, i, j);
+        const __m512 lx = votes.lx, ly = votes.ly, c = votes.c;
         // Lanes with a tap on the map: landing in [-1, W) x [-1, H) (NaN fails).
         const __mmask16 reach = valid & _mm512_cmp_ps_mask(lx, minus_one, _CMP_GE_OQ) &
                                 _mm512_cmp_ps_mask(lx, width_f, _CMP_LT_OQ) &
@@ -432,30 +458,21 @@ __attribute__((target("avx512f,avx512dq"))) void AccumulateGaussianAvx512(
     const VoteParams& p, const TargetGroup& group, const std::vector<EdgeChunk>& chunks,
     const float* heatmaps, const float* offsets_x, const float* offsets_y, int64_t b,
     MapScratch<float>& s, float* acc, int* count) {
-  const int64_t H = p.height, W = p.width, J = p.num_maps, E = p.num_edges;
+  const int64_t H = p.height, W = p.width;
   const int64_t stride = PlaneStride(p);
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-  const __m512 scale = _mm512_set1_ps(static_cast<float>(p.scale));
+  const __m512 one = _mm512_set1_ps(1.f);
   float* wx = s.wx();  // contiguous weights for AccumulateRow
   GaussianLanes f;
   alignas(64) float c_lanes[16];
   for (int64_t i = 0; i < H; ++i) {
-    const __m512 y = _mm512_set1_ps(static_cast<float>(i));
     for (int64_t j = 0; j < W; ++j) {
-      const __m512 x = _mm512_set1_ps(static_cast<float>(j));
       const int64_t pix = (b * H + i) * W + j;
       for (const EdgeChunk& chunk : chunks) {
         const __mmask16 valid = static_cast<__mmask16>((1u << chunk.count) - 1u);
-        const __m512 ox = LoadLanes<kContiguous>(offsets_x + pix * E, chunk.edge, valid);
-        const __m512 oy = LoadLanes<kContiguous>(offsets_y + pix * E, chunk.edge, valid);
-        __m512 c = LoadLanes<kContiguous>(heatmaps + pix * J, chunk.source, valid);
-        if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
-        }
-        _mm512_store_ps(c_lanes, c);
-        LocateGaussianLanes<false>(p, _mm512_add_ps(x, _mm512_mul_ps(scale, ox)),
-                                   _mm512_add_ps(y, _mm512_mul_ps(scale, oy)), valid, &f);
+        const VoteLanes votes = ChunkVotes<kCombine, kContiguous>(p, chunk, heatmaps, offsets_x,
+                                                                  offsets_y, pix, i, j);
+        _mm512_store_ps(c_lanes, votes.c);
+        LocateGaussianLanes<false>(p, votes.lx, votes.ly, valid, &f);
         for (int k = 0; k < chunk.count; ++k) {
           if (((f.has_taps >> k) & 1u) == 0) continue;
           const int kx_begin = f.kx_begin[k], kx_end = f.kx_end[k];

@@ -91,6 +91,29 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512 GatherTapGrad(
       v, counted);
 }
 
+// The votes of edge e (heatmap channel `source`) from the pixels (i, j0 + l),
+// flat index pix0 + l, of the lanes in `valid`: offsets and heat sit a
+// channel stride apart, so they are gathered.
+template <int kCombine>
+__attribute__((target("avx512f"))) inline VoteLanes PixelRowVotes(
+    const VoteParams& p, const float* heatmaps, const float* offsets_x, const float* offsets_y,
+    int64_t pix0, int64_t i, int64_t j0, int e, int source, __mmask16 valid) {
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i offset_index =
+      _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(p.num_edges)));
+  const __m512i heat_index =
+      _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(p.num_maps)));
+  const __m512 x =
+      _mm512_cvtepi32_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(j0))));
+  return MakeVoteLanes<kCombine>(
+      p, x, _mm512_set1_ps(static_cast<float>(i)),
+      _mm512_mask_i32gather_ps(zero, valid, offset_index, offsets_x + pix0 * p.num_edges + e, 4),
+      _mm512_mask_i32gather_ps(zero, valid, offset_index, offsets_y + pix0 * p.num_edges + e, 4),
+      _mm512_mask_i32gather_ps(zero, valid, heat_index, heatmaps + pix0 * p.num_maps + source,
+                               4));
+}
+
 // Noisy-OR: whether any output pixel of the map has a zero factor.
 inline bool AnyZeroFactor(const int* count, int64_t size) {
   int zeros = 0;
@@ -113,38 +136,22 @@ __attribute__((target("avx512f,avx512dq"))) void BackwardGaussianAvx512(
   const int* count = s.plane_count();
   const bool counted = kCombine == kNoisyOr && AnyZeroFactor(count, H * W);
   const float scale = static_cast<float>(p.scale);
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-  const __m512 scale_v = _mm512_set1_ps(scale);
-  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i offset_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(E)));
-  const __m512i heat_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(J)));
+  const __m512 zero = _mm512_setzero_ps();
   GaussianLanes f;
   alignas(64) float c_lanes[16], raw_lanes[16];
   for (int n = 0; n < group.num_edges; ++n) {
     const int e = group.edges[n].edge;
     const int source = group.edges[n].source;
     for (int64_t i = 0; i < H; ++i) {
-      const __m512 y = _mm512_set1_ps(static_cast<float>(i));
       for (int64_t j0 = 0; j0 < W; j0 += 16) {
         const int lanes = static_cast<int>(std::min<int64_t>(16, W - j0));
         const __mmask16 valid = static_cast<__mmask16>((1u << lanes) - 1u);
         const int64_t pix0 = (b * H + i) * W + j0;
-        const __m512 ox = _mm512_mask_i32gather_ps(zero, valid, offset_index,
-                                                   offsets_x + pix0 * E + e, 4);
-        const __m512 oy = _mm512_mask_i32gather_ps(zero, valid, offset_index,
-                                                   offsets_y + pix0 * E + e, 4);
-        const __m512 raw = _mm512_mask_i32gather_ps(zero, valid, heat_index,
-                                                    heatmaps + pix0 * J + source, 4);
-        __m512 c = raw;
-        if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
-        }
-        _mm512_store_ps(c_lanes, c);
-        _mm512_store_ps(raw_lanes, raw);
-        const __m512 x = _mm512_cvtepi32_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(j0))));
-        LocateGaussianLanes<true>(p, _mm512_add_ps(x, _mm512_mul_ps(scale_v, ox)),
-                                  _mm512_add_ps(y, _mm512_mul_ps(scale_v, oy)), valid, &f);
+        const VoteLanes votes = PixelRowVotes<kCombine>(p, heatmaps, offsets_x, offsets_y, pix0,
+                                                        i, j0, e, source, valid);
+        _mm512_store_ps(c_lanes, votes.c);
+        _mm512_store_ps(raw_lanes, votes.raw);
+        LocateGaussianLanes<true>(p, votes.lx, votes.ly, valid, &f);
         for (int l = 0; l < lanes; ++l) {
           const float c_l = c_lanes[l];
           // dc = sum K * dL/dv, dx = sum dK/dx' * dL/dv (and y), over the taps.
@@ -208,39 +215,23 @@ __attribute__((target("avx512f,avx512dq"))) void BackwardBilinearAvx512(
   const bool counted = kCombine == kNoisyOr && AnyZeroFactor(count, H * W);
   const float scale = static_cast<float>(p.scale);
   const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
-  const __m512 minus_one = _mm512_set1_ps(-1.f), scale_v = _mm512_set1_ps(scale);
+  const __m512 minus_one = _mm512_set1_ps(-1.f);
   const __m512 x_end = _mm512_set1_ps(static_cast<float>(W - 1));
   const __m512 y_end = _mm512_set1_ps(static_cast<float>(H - 1));
   const __m512i width = _mm512_set1_epi32(static_cast<int32_t>(W));
   const __m512i one_i = _mm512_set1_epi32(1);
-  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i offset_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(E)));
-  const __m512i heat_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(J)));
   alignas(64) float dc_lanes[16], dx_lanes[16], dy_lanes[16], c_lanes[16], raw_lanes[16];
   for (int n = 0; n < group.num_edges; ++n) {
     const int e = group.edges[n].edge;
     const int source = group.edges[n].source;
     for (int64_t i = 0; i < H; ++i) {
-      const __m512 y = _mm512_set1_ps(static_cast<float>(i));
       for (int64_t j0 = 0; j0 < W; j0 += 16) {
         const int lanes = static_cast<int>(std::min<int64_t>(16, W - j0));
         const __mmask16 valid = static_cast<__mmask16>((1u << lanes) - 1u);
         const int64_t pix0 = (b * H + i) * W + j0;
-        const __m512 ox = _mm512_mask_i32gather_ps(zero, valid, offset_index,
-                                                   offsets_x + pix0 * E + e, 4);
-        const __m512 oy = _mm512_mask_i32gather_ps(zero, valid, offset_index,
-                                                   offsets_y + pix0 * E + e, 4);
-        const __m512 raw = _mm512_mask_i32gather_ps(zero, valid, heat_index,
-                                                    heatmaps + pix0 * J + source, 4);
-        __m512 c = raw;
-        if (kCombine == kNoisyOr) {  // HeatValue: clip to [0, 1], NaN stays NaN
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, zero, _CMP_LT_OQ), zero);
-          c = _mm512_mask_mov_ps(c, _mm512_cmp_ps_mask(c, one, _CMP_GT_OQ), one);
-        }
-        const __m512 x = _mm512_cvtepi32_ps(
-            _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(j0))));
-        const __m512 lx = _mm512_add_ps(x, _mm512_mul_ps(scale_v, ox));  // Land()
-        const __m512 ly = _mm512_add_ps(y, _mm512_mul_ps(scale_v, oy));
+        const VoteLanes votes = PixelRowVotes<kCombine>(p, heatmaps, offsets_x, offsets_y, pix0,
+                                                        i, j0, e, source, valid);
+        const __m512 lx = votes.lx, ly = votes.ly, c = votes.c, raw = votes.raw;
         // VisitVote's interior test (NaN fails it).
         const __mmask16 interior = valid & _mm512_cmp_ps_mask(lx, zero, _CMP_GE_OQ) &
                                    _mm512_cmp_ps_mask(lx, x_end, _CMP_LT_OQ) &
