@@ -1,6 +1,7 @@
 """Tests of the built-in sample data: official layouts, determinism, caching."""
 
 import hashlib
+import inspect
 import json
 import os
 
@@ -68,6 +69,24 @@ def test_sample_mpii_formats_agree_with_each_other(small):
     for a, b in zip(valid, release[len(train):]):
         np.testing.assert_allclose(a.head_box, b.head_box, atol=1e-3)
     assert all(os.path.exists(r.image) for r in train + valid)
+
+
+def test_sample_defaults_give_a_large_mpii_validation_set():
+    defaults = {k: p.default for k, p in inspect.signature(sample_data).parameters.items()}
+    assert defaults["num_mpii_train"] == 800
+    assert defaults["num_mpii_valid"] == 1000  # PCKh's sampling error stays small
+
+
+def test_sample_mpii_difficulties_list_every_image_in_order(small):
+    with open(small.mpii_difficulties) as f:
+        difficulties = json.load(f)
+    names = []
+    for path in (small.mpii_train, small.mpii_valid):
+        with open(path) as f:
+            names += [row["image"] for row in json.load(f)]
+    assert [d["image"] for d in difficulties] == names
+    assert [d["split"] for d in difficulties] == ["train"] * 5 + ["valid"] * 3
+    assert {"occluders", "truncated", "distractor", "clutter", "blur"} <= set(difficulties[0])
 
 
 def test_sample_coco_files_read_through_pycocotools(small):
