@@ -240,7 +240,11 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         combine: the model's combine rule. Defaults to "noisy_or".
         heatmap_weight: weight of (a) on "heatmaps". Defaults to 1.0.
         offset_weight: weight of (b) on each of "offsets_x", "offsets_y".
-            Defaults to 1.0.
+            Not used by `stn`: Eq. 3's targets (joint minus pixel) are
+            scatter targets; a backward warp that follows them reads the
+            joint's peak from every pixel of the vicinity and spreads it
+            into a plateau. The STN field is trained by (c) alone, end to
+            end, as the paper's Spatial Transformer baseline. Defaults to 1.0.
         final_weight: weight of (c) on "final". Defaults to 1.0.
         intermediate_weight: weight of (a) on each "stack_k_heatmaps"
             (Hourglass intermediate supervision). Defaults to 1.0.
@@ -264,7 +268,7 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
             losses[name], weights[name] = HeatmapBCE(), heatmap_weight
         elif name.startswith("stack_") and name.endswith("_heatmaps"):
             losses[name], weights[name] = HeatmapBCE(), intermediate_weight
-        elif name in ("offsets_x", "offsets_y"):
+        elif name in ("offsets_x", "offsets_y") and variant != "stn":
             losses[name], weights[name] = MaskedHuber(huber_delta), offset_weight
         elif name == "final" and variant in ("stn", "mdn"):
             losses[name], weights[name] = FinalMapLoss(combine), final_weight

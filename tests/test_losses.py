@@ -108,6 +108,14 @@ def test_build_losses_covers_each_variants_outputs():
     assert sorted(baseline) == ["heatmaps"]
 
 
+def test_stn_field_is_trained_by_the_final_map_loss_alone():
+    # Eq. 3's targets (joint minus pixel) are scatter targets: a gather that
+    # followed them would read the joint's peak from the whole vicinity.
+    names = ["final", "heatmaps", "offsets_x", "offsets_y"]
+    stn, _ = losses.build_losses(names, "stn", "noisy_or")
+    assert sorted(stn) == ["final", "heatmaps"]
+
+
 def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="combine must be one of .* Received: combine='sum'"):
         losses.final_map_loss(np.zeros((1, 1, 1, 1)), np.zeros((1, 1, 1, 1)), "sum")
