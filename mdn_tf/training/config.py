@@ -73,7 +73,10 @@ def build_parser(dataset):
     add("--offset-weight", type=float, default=1.0)
     add("--final-weight", type=float, default=1.0)
     add("--eval-every", type=int, default=1,
-        help=f"epochs between validation {metric} evaluations (best-weights metric)")
+        help=f"epochs between validation {metric} evaluations (best-weights metric); "
+             "0: none during training, only the final table")
+    add("--no-untrained-eval", dest="untrained_eval", action="store_false",
+        help="skip scoring the untrained network (saves one validation pass)")
     add("--max-train-records", type=int, help="use only the first N training people")
     if dataset == "mpii":
         # COCO AP is computed over every annotated person, so COCO keeps them all.
@@ -131,11 +134,14 @@ def parse_args(dataset, argv=None):
     if args.input_size is None:
         args.input_size = INPUT_SIZES[(dataset, args.sample)]
     args.input_size = tuple(args.input_size)
-    for name in ("epochs", "batch_size", "eval_every", "keep_checkpoints"):
+    for name in ("epochs", "batch_size", "keep_checkpoints"):
         value = getattr(args, name)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer. "
                              f"Received: {value!r}")
+    if not isinstance(args.eval_every, int) or args.eval_every < 0:
+        raise ValueError(f"--eval-every must be a non-negative integer. "
+                         f"Received: {args.eval_every!r}")
     if args.restart and args.strategy == "multi_worker":
         # Workers would race to delete and read the shared folder.
         raise ValueError(

@@ -143,7 +143,7 @@ def train_custom_loop(args, experiment, strategy):
         logs["learning_rate"] = float(optimizer.learning_rate)
         if chief:
             last = epoch + 1 == args.epochs
-            if (epoch + 1) % args.eval_every == 0 or last:
+            if args.eval_every and ((epoch + 1) % args.eval_every == 0 or last):
                 logs[experiment.metric_name] = float(experiment.metric(model))
             checkpoints.on_epoch_end(epoch, logs)
             best.on_epoch_end(epoch, logs)

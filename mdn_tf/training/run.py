@@ -305,10 +305,13 @@ def fit(args, experiment, strategy):
         # double_checkpoint: a kill during a backup write falls back to the previous one.
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False,
                                          double_checkpoint=True),
-        ValidationMetric(experiment.metric_name, experiment.metric, every=args.eval_every),
         EpochCheckpoint(os.path.join(args.output_dir, "checkpoints"), keep=args.keep_checkpoints),
-        BestWeights(args.output_dir, experiment.metric_name),
     ]
+    if args.eval_every:  # 0: no validation during training, only the final table
+        callbacks[1:1] = [
+            ValidationMetric(experiment.metric_name, experiment.metric, every=args.eval_every),
+            BestWeights(args.output_dir, experiment.metric_name),
+        ]
     if tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.output_dir, "logs")))
     preview = experiment.preview_images(args.tensorboard_images)
@@ -348,7 +351,8 @@ def main(dataset, argv=None):
             json.dump(vars(args), f, indent=1, default=str)
 
     initial_path = os.path.join(args.output_dir, "untrained_eval.json")
-    if chief and completed_epochs(backup_dir) == 0 and not os.path.exists(initial_path):
+    if (chief and args.untrained_eval and completed_epochs(backup_dir) == 0
+            and not os.path.exists(initial_path)):
         # The untrained network's score, so the final table shows what was learned.
         keras.utils.set_random_seed(args.seed)
         initial = experiment.evaluate(experiment.build_model(), flip_test=True)
