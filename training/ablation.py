@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""The paper's Table 1 in miniature: every variant, one budget, one table.
+"""The paper's Tables 1-3 in miniature, with seeds and paired differences.
 
-    python training/ablation.py              # built-in sample, ~30 min on 2 CPU cores
-    python training/ablation.py --quick      # a few minutes, for smoke tests
-    python training/ablation.py --epochs 60 --output-dir runs/ablation_long
+    python training/ablation.py                 # all three tables, 3 seeds (~80 min, 2 CPU cores)
+    python training/ablation.py --tables 1      # Table 1 only
+    python training/ablation.py --quick         # ~3 min: tiny budget, 2 seeds, bilinear MDNs (smoke test)
+    python training/ablation.py --data-dir /data/mpii --extra --backbone resnet50   # real MPII, GPU
 
-Trains, with the same data, seed, network and number of steps:
-`baseline` (heatmaps only), `posthoc` (heatmap and displacement heads trained
-with their own losses; voting only at inference, evaluated with the
-additive, noisy-OR and max rules from one training run), `stn` (end-to-end
-backward warp, the paper's Spatial Transformer baseline) and `mdn`
-(end-to-end voting, additive and noisy-OR). Each row reports PCKh@0.5 Mean
-and PCKh@0.1 Mean on the validation split with the flip test, like
-Neverova & Kokkinos (BMVC 2018), Table 1. The table is printed and written
-to `<output-dir>/ablation.md` and `ablation.json`.
+Every trained configuration of `mdn_tf.training.ablation_plan` is trained
+once per seed with `train_mpii.py`'s options (the seed changes the
+initialisation and the data order, not the data); post-hoc networks are
+scored with every voting rule their rows ask for. Each cell is mean ± std
+over seeds of PCKh@0.5 Mean, PCKh@0.1 Mean and AUC (validation split, flip
+test), and each MDN row carries its paired per-seed difference against no
+voting and against post-hoc voting with a 95% interval. Outputs in
+`--output-dir`: `ablation.md`, `ablation.json` (every seed's scores) and
+`ablation.png`. Finished jobs are kept: the same command continues an
+interrupted run.
 """
 
 import argparse
@@ -24,102 +26,121 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# (variant, combine used in training, combines evaluated)
-RUNS = (
-    ("baseline", "noisy_or", (None,)),
-    ("posthoc", "noisy_or", ("additive", "noisy_or", "max")),
-    ("stn", "noisy_or", ("noisy_or",)),
-    ("mdn", "additive", ("additive",)),
-    ("mdn", "noisy_or", ("noisy_or",)),
-)
+# The full run's budget per trained network on the built-in sample: 8 epochs
+# of 50 steps (batch 16 over the 800 training people) = 400 steps.
+DEFAULT_EPOCHS = 8
+QUICK = ["--max-train-records", "32", "--max-valid-records", "16", "--input-size", "64", "64"]
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per variant")
+    parser.add_argument("--tables", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds 0 .. N-1 per configuration (default 3; 2 with --quick)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epochs per network (default {DEFAULT_EPOCHS}; 1 with --quick)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="trainings side by side, each in its own process (default 2; "
+                             "1 with --quick: in this process)")
     parser.add_argument("--quick", action="store_true",
-                        help="2 epochs on 48 training people (smoke test)")
+                        help="1 epoch on 32 training people, 16 validation people, 64x64 crops, "
+                             "end-to-end rows with the bilinear kernel only")
     parser.add_argument("--output-dir", default=os.path.join("runs", "ablation"))
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", help="real MPII instead of the built-in sample")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="further train_mpii.py options for every run (after --extra)")
     return parser
 
 
-def training_argv(args, variant, combine):
-    folder = os.path.join(args.output_dir, f"{variant}_{combine}")
-    epochs = 2 if args.quick else args.epochs
-    # Validation only once, at the end: every variant gets the same budget.
-    argv = ["--variant", variant, "--combine", combine, "--epochs", str(epochs),
-            "--seed", str(args.seed), "--output-dir", folder, "--eval-every", str(epochs),
-            "--tensorboard-images", "0", "--verbose", "2"]
-    if args.quick:
-        argv += ["--max-train-records", "48", "--max-valid-records", "24",
-                 "--small-filters", "16"]
-    if args.data_dir:
-        argv += ["--data-dir", args.data_dir]
-    return argv + list(args.extra), folder
+def resolve(args):
+    """Fills the defaults that depend on --quick and checks the numbers."""
+    if args.seeds is None:
+        args.seeds = 2 if args.quick else 3
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else DEFAULT_EPOCHS
+    if args.jobs is None:
+        args.jobs = 1 if args.quick else 2
+    for name in ("seeds", "epochs", "jobs"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name} must be a positive integer. "
+                             f"Received: {getattr(args, name)}")
+    return args
 
 
-def evaluate_with_combine(argv, folder, combine):
-    """PCKh of a trained posthoc model with its voting rule swapped.
+def make_jobs(args, rows, configs):
+    """One job per (trained config, seed), with the voting rules its rows score."""
+    from mdn_tf.training.ablation_runner import job_folder
 
-    Voting owns no weights, so the trained weights load into the same
-    network built with another combine rule.
-    """
-    import keras
-
-    import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
-    from mdn_tf.training import config as config_lib
-    from mdn_tf.training.run import Experiment
-
-    options = config_lib.parse_args("mpii", argv + ["--combine", combine])
-    experiment = Experiment(options)
-    model = experiment.build_model()
-    model.set_weights(keras.models.load_model(os.path.join(folder, "model.keras")).get_weights())
-    return experiment.evaluate(model, flip_test=True)
-
-
-def format_table(rows):
-    lines = ["| variant | combine | PCKh@0.5 Mean | PCKh@0.1 Mean | training (min) |",
-             "|---|---|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {row['variant']} | {row['combine'] or '-'} | {row['Mean']:.2f} | "
-                     f"{row['Mean@0.1']:.2f} | {row['minutes']:.1f} |")
-    return "\n".join(lines)
+    jobs = []
+    for config in configs:
+        rules = []
+        for row in rows:
+            if row.config == config and row.rule is not None and row.rule not in rules:
+                rules.append(row.rule)
+        for seed in range(args.seeds):
+            folder = job_folder(args.output_dir, config, seed)
+            argv = config.argv() + [
+                "--epochs", str(args.epochs), "--seed", str(seed), "--output-dir", folder,
+                "--eval-every", "0", "--no-untrained-eval", "--tensorboard-images", "0",
+                "--verbose", "0", "--keep-checkpoints", "1",
+            ]
+            if args.quick:
+                argv += QUICK
+            if args.data_dir:
+                argv += ["--data-dir", args.data_dir]
+            jobs.append({"config": config, "seed": seed, "folder": folder, "rules": rules,
+                         "edges": config.edges, "argv": argv + list(args.extra)})
+    return jobs
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    from mdn_tf.training.run import main as train
+    args = resolve(build_parser().parse_args(argv))
+    from mdn_tf.training.ablation_plan import MDN_KERNELS, plan
+    from mdn_tf.training.ablation_report import format_markdown, plot_summary, summarize_rows
+    from mdn_tf.training.ablation_runner import run_jobs
 
     os.makedirs(args.output_dir, exist_ok=True)
-    rows, start = [], time.time()
-    for index, (variant, combine, evaluated) in enumerate(RUNS, 1):
-        print(f"\n=== [{index}/{len(RUNS)}] {variant} ({combine}) ===", flush=True)
-        run_argv, folder = training_argv(args, variant, combine)
-        began = time.time()
-        result = train("mpii", run_argv + ["--restart"])
-        minutes = (time.time() - began) / 60
-        for rule in evaluated:
-            if rule not in (None, combine):
-                result = evaluate_with_combine(run_argv, folder, rule)
-            rows.append({"variant": variant, "combine": rule, "Mean": result["Mean"],
-                         "Mean@0.1": result["Mean@0.1"], "minutes": minutes,
-                         "folder": folder})
-        print(format_table(rows), flush=True)
+    if not args.data_dir:
+        from mdn_tf.data import sample_data
 
-    table = format_table(rows)
-    total = (time.time() - start) / 60
+        sample_data.sample_data()  # generated once here, never by two workers at a time
+    # --quick is a smoke test: the end-to-end rows keep the bilinear kernel only.
+    rows, configs = plan(args.tables, mdn_kernels=(("bilinear", 5),) if args.quick else MDN_KERNELS)
+    jobs = make_jobs(args, rows, configs)
+    print(f"ablation: tables {args.tables}, {len(configs)} networks x {args.seeds} seeds = "
+          f"{len(jobs)} trainings, {args.epochs} epochs each, {args.jobs} at a time; "
+          f"output {args.output_dir}", flush=True)
+    start = time.time()
+    finished = []
+
+    def progress(index, job, result):
+        finished.append(index)
+        elapsed = time.time() - start
+        remaining = elapsed / len(finished) * (len(jobs) - len(finished))
+        note = "cached" if result.get("cached") else f"{result['seconds'] / 60:.1f} min"
+        print(f"[{len(finished)}/{len(jobs)}] {job['config'].key} seed {job['seed']}: "
+              f"PCKh@0.5 {result['own']['Mean']:.2f} ({note}); elapsed "
+              f"{elapsed / 60:.1f} min, about {remaining / 60:.0f} min left", flush=True)
+
+    results = run_jobs(jobs, args.jobs, progress)
+    by_key = {(job["config"].key, job["seed"]): result for job, result in zip(jobs, results)}
+    summary = summarize_rows(rows, by_key, list(range(args.seeds)))
+    table = format_markdown(summary)
+    minutes = (time.time() - start) / 60
     source = args.data_dir or "built-in sample"
-    print(f"\nAblation on MPII ({source}), {2 if args.quick else args.epochs} epochs per "
-          f"variant, flip test; {total:.1f} min in all\n{table}")
+    header = (f"Ablation on MPII ({source}): {args.epochs} epochs per network, "
+              f"{args.seeds} seeds, {minutes:.1f} min in all")
+    print(f"\n{header}\n\n{table}", flush=True)
     with open(os.path.join(args.output_dir, "ablation.md"), "w", encoding="utf-8") as f:
-        f.write(table + "\n")
+        f.write(f"{header}\n\n{table}")
+    options = {k: v for k, v in vars(args).items()}
     with open(os.path.join(args.output_dir, "ablation.json"), "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, "minutes": total, "options": vars(args)}, f, indent=1)
-    return rows
+        json.dump({"rows": summary, "minutes": minutes, "options": options,
+                   "jobs": [{"config": job["config"].key, "seed": job["seed"],
+                             "argv": job["argv"], **result}
+                            for job, result in zip(jobs, results)]}, f, indent=1)
+    plot_summary(summary, os.path.join(args.output_dir, "ablation.png"))
+    return summary
 
 
 if __name__ == "__main__":

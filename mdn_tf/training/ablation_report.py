@@ -1,0 +1,112 @@
+"""The ablation's tables: per-row seed statistics, markdown, JSON and a chart.
+
+`summarize_rows` turns the per-seed scores of every job into one dict per
+table row: mean ± std of PCKh@0.5 Mean, PCKh@0.1 Mean and AUC over seeds,
+and, for every row it is compared with, the paired per-seed difference of
+PCKh@0.5 with its 95% interval (`mdn_tf.evaluation.seed_statistics`).
+"""
+
+import math
+
+from mdn_tf.evaluation.seed_statistics import paired_difference, summarize
+from mdn_tf.training.ablation_plan import TABLE_TITLES
+from mdn_tf.training.ablation_runner import METRICS
+
+
+def row_scores(row, results, seeds):
+    """Per-seed metric dicts of one row (`results[(config key, seed)]`)."""
+    scores = []
+    for seed in seeds:
+        result = results[(row.config.key, seed)]
+        scores.append(result["own"] if row.rule is None else result["rules"][row.rule.name])
+    return scores
+
+
+def summarize_rows(rows, results, seeds):
+    """One summary dict per row: statistics of each metric and the comparisons."""
+    per_row = {row.key: row_scores(row, results, seeds) for row in rows}
+    summary = []
+    for row in rows:
+        scores = per_row[row.key]
+        entry = {"table": row.table, "label": row.label, "config": row.config.key,
+                 "rule": None if row.rule is None else row.rule.name, "paper": row.paper,
+                 "seeds": list(seeds)}
+        for metric in METRICS:
+            entry[metric] = summarize([s[metric] for s in scores])
+        entry["compare"] = []
+        for other in row.compare:
+            other_scores = per_row[f"t{row.table}/{other}"]
+            difference = paired_difference([s["Mean"] for s in scores],
+                                           [s["Mean"] for s in other_scores])
+            entry["compare"].append({"against": other, **difference})
+        summary.append(entry)
+    return summary
+
+
+def _spread(stat):
+    if math.isnan(stat["std"]):
+        return f"{stat['mean']:.2f}"
+    return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
+
+
+def _difference(comparison):
+    if math.isnan(comparison["low"]):
+        return f"{comparison['mean']:+.2f} vs {comparison['against']}"
+    return (f"{comparison['mean']:+.2f} [{comparison['low']:+.2f}, {comparison['high']:+.2f}] "
+            f"vs {comparison['against']}")
+
+
+def format_markdown(summary):
+    """The three tables in markdown (mean ± std over seeds; paired differences)."""
+    lines = []
+    for table in sorted({entry["table"] for entry in summary}):
+        entries = [e for e in summary if e["table"] == table]
+        n = entries[0]["Mean"]["n"]
+        lines += [f"### {TABLE_TITLES[table]}", "",
+                  f"PCKh on the validation split, flip test; mean ± std over {n} seeds; "
+                  "last column: paired per-seed difference of PCKh@0.5 Mean with its 95% "
+                  "interval.", "",
+                  "| row | PCKh@0.5 Mean | PCKh@0.1 Mean | AUC | paper (PCKh@0.5) | "
+                  "paired difference, PCKh@0.5 |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for e in entries:
+            paper = "-" if e["paper"] is None else f"{e['paper']:.2f}"
+            compare = "<br>".join(_difference(c) for c in e["compare"])
+            lines.append(f"| {e['label']} | {_spread(e['Mean'])} | {_spread(e['Mean@0.1'])} | "
+                         f"{_spread(e['AUC'])} | {paper} | {compare} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_summary(summary, path):
+    """Writes a PNG: per table, mean ± std of PCKh@0.5 per row with each seed's dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = sorted({entry["table"] for entry in summary})
+    heights = [sum(e["table"] == t for e in summary) for t in tables]
+    figure, axes = plt.subplots(len(tables), 1, figsize=(9, 1.2 + 0.28 * sum(heights)),
+                                gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for axis, table in zip(axes[:, 0], tables):
+        entries = [e for e in summary if e["table"] == table]
+        positions = list(range(len(entries)))[::-1]
+        for y, e in zip(positions, entries):
+            stat = e["Mean"]
+            color = ("tab:gray" if e["config"].startswith("baseline") else
+                     "tab:orange" if e["rule"] else "tab:blue")
+            std = 0.0 if math.isnan(stat["std"]) else stat["std"]
+            axis.barh(y, stat["mean"], xerr=std, color=color, alpha=0.6, capsize=2)
+            axis.plot(stat["values"], [y] * len(stat["values"]), "k.", markersize=3)
+            if e["paper"] is not None:
+                axis.plot([e["paper"]], [y], "r|", markersize=10)
+        axis.set_yticks(positions)
+        axis.set_yticklabels([e["label"] for e in entries], fontsize=7)
+        axis.set_title(TABLE_TITLES[table], fontsize=9)
+        axis.set_xlabel("PCKh@0.5 Mean (bars: mean ± std over seeds, dots: seeds, "
+                        "red: paper)", fontsize=7)
+        axis.tick_params(axis="x", labelsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

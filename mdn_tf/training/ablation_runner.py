@@ -1,0 +1,127 @@
+"""Runs the ablation's training jobs: one (config, seed) per job, resumable.
+
+A job trains one `TrainedConfig` with one seed through the same entry point
+as `training/train_mpii.py` (so a row of the tables is exactly what a user
+gets from that command line), then, for post-hoc networks, scores the
+trained network with every voting rule its rows ask for
+(`mdn_tf.evaluation.voting_rules`). It writes `ablation_result.json` in its
+folder; a job whose result exists with the same command line is not run
+again, so an interrupted ablation continues where it stopped.
+
+Jobs run in-process one after another (`jobs=1`) or in `jobs` fresh worker
+processes, each with `cpu_count // jobs` TensorFlow threads: the small
+network does not keep two cores busy, and two one-thread trainings side by
+side finish about 1.5x sooner than one after the other.
+"""
+
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import time
+
+METRICS = ("Mean", "Mean@0.1", "AUC")
+RESULT_FILE = "ablation_result.json"
+
+
+def job_folder(output_dir, config, seed):
+    return os.path.join(output_dir, "runs", config.key, f"seed_{seed}")
+
+
+def _pick(metrics):
+    return {name: float(metrics[name]) for name in METRICS}
+
+
+def cached_result(folder, argv, rule_names):
+    """The job's saved result when it matches `argv` and covers `rule_names`."""
+    path = os.path.join(folder, RESULT_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        result = json.load(f)
+    if result.get("argv") != list(argv) or not set(rule_names) <= set(result.get("rules", {})):
+        return None
+    return result
+
+
+def run_job(job):
+    """Trains one config with one seed; returns (and saves) its scores.
+
+    Args:
+        job: a dict with "argv" (train_mpii.py options, seed and output
+            folder included), "folder", "rules" (`VotingRule`s to score a
+            post-hoc network with) and "edges" (the config's voting mode).
+
+    Returns:
+        `{"argv", "own": {metric: value}, "rules": {rule name: {metric:
+        value}}, "seconds"}`.
+    """
+    cached = cached_result(job["folder"], job["argv"], [rule.name for rule in job["rules"]])
+    if cached is not None:
+        cached["cached"] = True
+        return cached
+    import keras
+
+    from mdn_tf.training import config as config_lib
+    from mdn_tf.training.run import Experiment
+    from mdn_tf.training.run import main as train
+
+    began = time.time()
+    keras.backend.clear_session()
+    own = train("mpii", job["argv"] + ["--restart"])
+    rules = {}
+    if job["rules"]:
+        from mdn_tf.evaluation.voting_rules import evaluate_mpii_voting_rules
+        from mdn_tf.models.builder import resolve_edges
+
+        import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
+
+        experiment = Experiment(config_lib.parse_args("mpii", job["argv"]))
+        model = keras.models.load_model(os.path.join(job["folder"], "model.keras"))
+        scores = evaluate_mpii_voting_rules(
+            model, experiment.valid_records, experiment.ground_truth, job["rules"],
+            resolve_edges(job["edges"], experiment.codec.num_joints, "mpii"),
+            epsilon_c=experiment.codec.heatmap_radius,
+        )
+        rules = {name: _pick(result) for name, result in scores.items()}
+    result = {"argv": list(job["argv"]), "own": _pick(own), "rules": rules,
+              "seconds": time.time() - began}
+    with open(os.path.join(job["folder"], RESULT_FILE), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def _limit_threads(jobs):
+    """TensorFlow threads per worker, set before the workers import TensorFlow."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    os.environ["TF_NUM_INTRAOP_THREADS"] = threads
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+
+
+def run_jobs(jobs_list, jobs=1, on_done=None):
+    """Runs every job; returns results in `jobs_list` order.
+
+    Args:
+        jobs_list: job dicts (see `run_job`).
+        jobs: worker processes; 1 runs in this process. Defaults to 1.
+        on_done: `on_done(index, job, result)` after each job, for progress.
+    """
+    results = [None] * len(jobs_list)
+    if jobs <= 1:
+        for index, job in enumerate(jobs_list):
+            results[index] = run_job(job)
+            if on_done:
+                on_done(index, job, results[index])
+        return results
+    _limit_threads(jobs)
+    # A fresh process per job: no TensorFlow state carries from one run to the next.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context,
+                                                max_tasks_per_child=1) as pool:
+        futures = {pool.submit(run_job, job): index for index, job in enumerate(jobs_list)}
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            if on_done:
+                on_done(index, jobs_list[index], results[index])
+    return results

@@ -1,0 +1,101 @@
+"""training/ablation.py: the plan of the three tables, its statistics and outputs."""
+
+import importlib.util
+import json
+import math
+import pathlib
+
+import pytest
+
+from mdn_tf.evaluation.voting_rules import VotingRule
+from mdn_tf.training import ablation_runner
+from mdn_tf.training.ablation_plan import GAUSSIAN_SIZES, plan
+from mdn_tf.training.ablation_report import summarize_rows
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _ablation_script():
+    spec = importlib.util.spec_from_file_location("ablation", REPO / "training" / "ablation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plan_holds_the_rows_of_the_papers_three_tables():
+    rows, configs = plan()
+    table1 = [r.label for r in rows if r.table == 1]
+    assert table1[0] == "no voting" and "STN" in table1
+    posthoc = [r for r in rows if r.table == 1 and r.rule is not None]
+    assert len(posthoc) == 3 * (1 + len(GAUSSIAN_SIZES))  # 3 rules x (bilinear + 6 Gaussians)
+    assert len({r.config for r in posthoc}) == 1  # one trained network, every rule
+    assert {"MDN additive, kf=5", "MDN noisy-OR, kf=11"} <= set(table1)
+    assert {r.config.capacity for r in rows if r.table == 2} == {16, 32}
+    assert all(r.config.edges == "cross_part" for r in rows
+               if r.table == 3 and r.config.variant != "baseline" and "within" not in r.label)
+    # Shared networks are trained once: 9 for Table 1, 4 more for Table 2, 4 for Table 3.
+    assert len(configs) == 17 and len({c.key for c in configs}) == 17
+
+
+def _fake_results(configs, seeds, rule_scores):
+    results = {}
+    for config in configs:
+        for seed in seeds:
+            own = {"Mean": 50.0 + seed, "Mean@0.1": 5.0, "AUC": 20.0}
+            rules = {name: {"Mean": score + seed, "Mean@0.1": 1.0, "AUC": 2.0}
+                     for name, score in rule_scores.items()}
+            results[(config.key, seed)] = {"own": own, "rules": rules}
+    return results
+
+
+def test_each_posthoc_rule_reports_its_own_evaluation():
+    # Before: the loop over evaluated rules overwrote the training result with the
+    # additive score, and the noisy-OR row reused it.
+    rows, configs = plan([2])
+    scores = {VotingRule("additive").name: 72.13, VotingRule("noisy_or").name: 71.52}
+    summary = summarize_rows(rows, _fake_results(configs, [0, 1, 2], scores), [0, 1, 2])
+    posthoc = {e["label"]: e["Mean"]["mean"] for e in summary
+               if e["label"].startswith("width 32: post-hoc")}
+    assert posthoc == {"width 32: post-hoc additive": pytest.approx(73.13),
+                       "width 32: post-hoc noisy-OR": pytest.approx(72.52)}
+
+
+def test_rows_carry_paired_differences_against_their_references():
+    rows, configs = plan([2])
+    scores = {VotingRule("additive").name: 60.0, VotingRule("noisy_or").name: 55.0}
+    summary = {e["label"]: e for e in summarize_rows(rows, _fake_results(configs, [0, 1], scores),
+                                                      [0, 1])}
+    compare = summary["width 16: post-hoc noisy-OR"]["compare"][0]
+    assert compare["against"] == "width 16: no voting"
+    assert compare["differences"] == [5.0, 5.0] and compare["low"] == compare["high"] == 5.0
+    mdn = summary["width 16: MDN noisy-OR"]
+    assert [c["against"] for c in mdn["compare"]] == [
+        "width 16: no voting", "width 16: post-hoc noisy-OR", "width 16: MDN additive"]
+    assert math.isclose(mdn["Mean"]["std"], math.sqrt(0.5))
+
+
+def test_a_finished_job_is_not_trained_again(tmp_path):
+    folder = tmp_path / "job"
+    folder.mkdir()
+    result = {"argv": ["--seed", "0"], "own": {"Mean": 1.0, "Mean@0.1": 0.0, "AUC": 0.0},
+              "rules": {"additive/bilinear": {}}, "seconds": 1.0}
+    (folder / ablation_runner.RESULT_FILE).write_text(json.dumps(result))
+    job = {"argv": ["--seed", "0"], "folder": str(folder), "rules": [VotingRule("additive")],
+           "edges": "within_part"}
+    assert ablation_runner.run_job(job)["cached"] is True
+    # Another command line or a rule it did not score: the job runs again.
+    assert ablation_runner.cached_result(str(folder), ["--seed", "1"], []) is None
+    assert ablation_runner.cached_result(str(folder), ["--seed", "0"], ["max/bilinear"]) is None
+
+
+def test_quick_ablation_writes_the_three_tables_as_markdown_json_and_png(tmp_path):
+    summary = _ablation_script().main(["--quick", "--output-dir", str(tmp_path)])
+    assert {e["table"] for e in summary} == {1, 2, 3}
+    markdown = (tmp_path / "ablation.md").read_text()
+    for title in ("Table 1", "Table 2", "Table 3"):
+        assert title in markdown
+    assert "± " in markdown and "vs no voting" in markdown
+    document = json.loads((tmp_path / "ablation.json").read_text())
+    assert len(document["jobs"]) == 11 * 2  # 11 networks (bilinear MDNs only) x 2 seeds
+    assert all(len(e["Mean"]["values"]) == 2 for e in document["rows"])
+    assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
