@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdn_tf.evaluation.map_diagnostics import error_bins, peak_statistics
+from mdn_tf.evaluation.map_diagnostics import bootstrap_pckh_error, error_bins, peak_statistics
 
 
 def test_error_bins_count_annotated_joints_only():
@@ -24,3 +24,19 @@ def test_peak_statistics_find_saturated_flat_and_split_tops():
     assert stats["saturated"] == pytest.approx(200 / 3)
     assert stats["top_pixels"] == pytest.approx(5 / 3)
     assert stats["split_top"] == pytest.approx(100 / 3)
+
+
+def test_bootstrap_error_is_zero_when_every_person_scores_alike():
+    errors = np.zeros((50, 16))
+    errors[:, 0] = 1.0  # every person misses the same joint: no spread between people
+    assert bootstrap_pckh_error(errors, np.ones((50, 16), bool)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bootstrap_error_matches_the_binomial_error_of_independent_people():
+    rng = np.random.default_rng(1)
+    # One counted joint per person, right with probability 0.7: SE = sqrt(0.21 / N).
+    errors = np.where(rng.uniform(size=(2000, 16)) < 0.7, 0.0, 1.0)
+    annotated = np.zeros((2000, 16), bool)
+    annotated[:, 0] = True
+    expected = 100.0 * np.sqrt(0.21 / 2000)
+    assert bootstrap_pckh_error(errors, annotated, samples=2000) == pytest.approx(expected, rel=0.1)

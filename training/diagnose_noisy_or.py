@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MODELS = {"noisy_or": "mdn_w32_within_noisy_or_bilinear",
           "additive": "mdn_w32_within_additive_bilinear"}
+STN = "stn_w32_within_noisy_or"
 GROUPS = ("clean", "occluded", "truncated", "second person")
 
 
@@ -101,7 +102,11 @@ def measure(experiment, model, folder, groups, batches):
 
     from mdn_tf.data.pipeline import build_dataset
     from mdn_tf.evaluation import predict_records
-    from mdn_tf.evaluation.map_diagnostics import error_bins, peak_statistics
+    from mdn_tf.evaluation.map_diagnostics import (
+        bootstrap_pckh_error,
+        error_bins,
+        peak_statistics,
+    )
     from mdn_tf.evaluation.pckh import normalised_errors, pckh_table
     from mdn_tf.evaluation.voting_rules import VotingRule, evaluate_mpii_voting_rules
     from mdn_tf.models.builder import resolve_edges
@@ -111,6 +116,7 @@ def measure(experiment, model, folder, groups, batches):
     errors = normalised_errors(keypoints, gt["joints"], gt["head_boxes"])
     annotated = ~gt["missing"]
     result = {"bins": error_bins(errors, annotated),
+              "sampling_error": bootstrap_pckh_error(errors, annotated),
               "groups": {name: pckh_table(errors[mask], annotated[mask])["Mean"]
                          for name, mask in groups.items()},
               "group_sizes": {name: int(mask.sum()) for name, mask in groups.items()}}
@@ -133,6 +139,18 @@ def measure(experiment, model, folder, groups, batches):
     return result
 
 
+def measure_stn(experiment, model):
+    """PCKh of the STN's warped maps and of its own heatmaps before the warp."""
+    from mdn_tf.evaluation import evaluate_mpii
+
+    scores = {}
+    for output in ("final", "heatmaps"):
+        table, _ = evaluate_mpii(model, experiment.valid_records, experiment.ground_truth,
+                                 output=output, verbose=False)
+        scores[output] = table["Mean"]
+    return scores
+
+
 def format_report(results, seeds):
     import numpy as np
 
@@ -150,6 +168,7 @@ def format_report(results, seeds):
     def add(label, getter):
         lines.append(f"| {label} | {column('noisy_or', getter)} | {column('additive', getter)} |")
 
+    add("sampling error of PCKh@0.5 Mean (bootstrap over people)", lambda r: r["sampling_error"])
     add("PCKh@0.5 Mean, scored with additive voting", lambda r: r["rules"]["additive/bilinear"])
     add("PCKh@0.5 Mean, scored with noisy-OR voting", lambda r: r["rules"]["noisy_or/bilinear"])
     for name in results[seeds[0]]["noisy_or"]["bins"]:
@@ -165,6 +184,12 @@ def format_report(results, seeds):
             add(f"{stage}: {term} loss", lambda r, s=stage, t=term: r[s][t]["value"])
             add(f"{stage}: {term} gradient norm", lambda r, s=stage, t=term: r[s][t]["gradient_norm"])
     add("positive pixels of the final-map target, %", lambda r: r["positive_pixels"])
+    if all("stn" in results[seed] for seed in seeds):
+        stn = {output: mean_std([results[seed]["stn"][output] for seed in seeds])
+               for output in ("final", "heatmaps")}
+        lines += ["", f"STN (within-part, trained by the final-map loss): PCKh@0.5 Mean of its "
+                      f"warped maps {stn['final']}, of its own heatmaps before the warp "
+                      f"{stn['heatmaps']}."]
     lines += ["", "Per-epoch training losses (seed %d):" % seeds[0], ""]
     for rule in ("noisy_or", "additive"):
         for tag, values in sorted(results[seeds[0]][rule]["curves"].items()):
@@ -193,6 +218,12 @@ def main(argv=None):
             model = keras.models.load_model(os.path.join(folder, "model.keras"))
             results[seed][rule] = measure(experiment, model, folder, groups, args.batches)
             print(f"seed {seed} {rule}: measured", flush=True)
+        folder = os.path.join(args.ablation_dir, "runs", STN, f"seed_{seed}")
+        if os.path.exists(os.path.join(folder, "model.keras")):
+            with open(os.path.join(folder, "ablation_result.json"), encoding="utf-8") as f:
+                experiment = Experiment(config_lib.parse_args("mpii", json.load(f)["argv"]))
+            model = keras.models.load_model(os.path.join(folder, "model.keras"))
+            results[seed]["stn"] = measure_stn(experiment, model)
     report = format_report(results, args.seeds)
     print("\n" + report)
     with open(os.path.join(args.ablation_dir, "noisy_or_diagnosis.md"), "w", encoding="utf-8") as f:

@@ -71,3 +71,31 @@ def peak_statistics(maps, tolerance=1e-3, saturation=1.0 - 1e-6):
         "top_pixels": float(top.sum(axis=1).mean()),
         "split_top": 100.0 * np.mean(np.asarray(spreads) > 2),
     }
+
+
+def bootstrap_pckh_error(errors, annotated, threshold=0.5, samples=1000, seed=0):
+    """Sampling error of PCKh Mean: its standard deviation over people resampled.
+
+    Joints of one person are not independent (one bad crop misses many), so
+    people, not joints, are resampled with replacement.
+
+    Args:
+        errors: `[N, 16]` errors in head sizes.
+        annotated: `[N, 16]` bool.
+        threshold: PCKh threshold. Defaults to 0.5.
+        samples: bootstrap resamples. Defaults to 1000.
+        seed: of the resampling. Defaults to 0.
+
+    Returns:
+        The standard deviation (percent points) of PCKh Mean over resamples.
+    """
+    from mdn_tf.evaluation.pckh import EXCLUDED_FROM_MEAN
+
+    errors, annotated = np.asarray(errors, np.float64), np.asarray(annotated, bool)
+    pooled = [j for j in range(annotated.shape[1]) if j not in EXCLUDED_FROM_MEAN]
+    correct = ((errors <= threshold) & annotated)[:, pooled].sum(axis=1)
+    counted = annotated[:, pooled].sum(axis=1)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(errors), size=(samples, len(errors)))
+    scores = 100.0 * correct[picks].sum(axis=1) / np.maximum(counted[picks].sum(axis=1), 1)
+    return float(np.std(scores, ddof=1))
