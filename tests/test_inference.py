@@ -78,3 +78,32 @@ def test_crop_and_inverse_transform_return_to_image_pixels():
         transforms.map_to_image(points[0], inverse.numpy()[0], 4.0),
         atol=1e-4,
     )
+
+
+def test_a_saturated_plateau_is_decoded_at_its_centre_not_its_first_pixel():
+    # A noisy-OR map saturates to 1.0 over a plateau; the raster-order arg-max
+    # used to return its top-left corner (x 10.25, y 8.25 here).
+    maps = np.zeros((1, 24, 24, 2), np.float32)
+    maps[0, 8:13, 10:15, 0] = 1.0  # 5 x 5 plateau centred on (x 12, y 10)
+    maps[0, 4:6, 6:8, 1] = 1.0  # 2 x 2 plateau: centre between four pixels
+    maps[0, 3:7, 5:9, 1] = np.maximum(maps[0, 3:7, 5:9, 1], 0.5)
+    keypoints, scores = decode_keypoints(maps)
+    np.testing.assert_allclose(keypoints.numpy()[0], [[12.0, 10.0], [6.5, 4.5]])
+    np.testing.assert_allclose(scores.numpy()[0], [1.0, 1.0])
+
+
+def test_two_tied_modes_resolve_to_the_larger_one():
+    maps = np.zeros((1, 20, 30, 1), np.float32)
+    maps[0, 2:4, 2:4, 0] = 1.0  # small mode first in raster order
+    maps[0, 10:15, 20:25, 0] = 1.0  # larger mode
+    keypoints, _ = decode_keypoints(maps)
+    np.testing.assert_allclose(keypoints.numpy()[0, 0], [22.0, 12.0])
+
+
+def test_ties_within_float_rounding_of_a_saturated_peak_count_as_tied():
+    maps = np.zeros((1, 12, 12, 1), np.float32)
+    maps[0, 4:7, 4:7, 0] = np.float32(1.0) - np.float32(6e-8)  # rounding below 1.0
+    maps[0, 5, 5, 0] = 1.0
+    maps[0, 4, 4, 0] = 1.0
+    keypoints, _ = decode_keypoints(maps)
+    np.testing.assert_allclose(keypoints.numpy()[0, 0], [5.0, 5.0])
