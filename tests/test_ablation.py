@@ -8,6 +8,7 @@ import pathlib
 import pytest
 
 from mdn_tf.evaluation.voting_rules import VotingRule
+from mdn_tf.inference.decode import DECODE_VERSION
 from mdn_tf.training import ablation_runner
 from mdn_tf.training.ablation_plan import GAUSSIAN_SIZES, plan
 from mdn_tf.training.ablation_report import summarize_rows
@@ -78,7 +79,8 @@ def test_a_finished_job_is_not_trained_again(tmp_path):
     folder = tmp_path / "job"
     folder.mkdir()
     result = {"argv": ["--seed", "0"], "own": {"Mean": 1.0, "Mean@0.1": 0.0, "AUC": 0.0},
-              "rules": {"additive/bilinear": {}}, "seconds": 1.0}
+              "rules": {"additive/bilinear": {}}, "seconds": 1.0,
+              "decode_version": DECODE_VERSION}
     (folder / ablation_runner.RESULT_FILE).write_text(json.dumps(result))
     job = {"argv": ["--seed", "0"], "folder": str(folder), "rules": [VotingRule("additive")],
            "edges": "within_part"}
@@ -86,6 +88,17 @@ def test_a_finished_job_is_not_trained_again(tmp_path):
     # Another command line or a rule it did not score: the job runs again.
     assert ablation_runner.cached_result(str(folder), ["--seed", "1"], []) is None
     assert ablation_runner.cached_result(str(folder), ["--seed", "0"], ["max/bilinear"]) is None
+
+
+def test_a_network_scored_by_an_older_decoder_is_scored_again_not_retrained(tmp_path):
+    result = {"argv": ["--seed", "0"], "own": {}, "rules": {}, "decode_version": 1}
+    (tmp_path / ablation_runner.RESULT_FILE).write_text(json.dumps(result))
+    assert ablation_runner.cached_result(str(tmp_path), ["--seed", "0"], []) is None
+    assert ablation_runner.trained_model(str(tmp_path), ["--seed", "0"]) is None  # no model yet
+    (tmp_path / "model.keras").write_bytes(b"")
+    assert ablation_runner.trained_model(str(tmp_path), ["--seed", "0"]) == str(
+        tmp_path / "model.keras")
+    assert ablation_runner.trained_model(str(tmp_path), ["--seed", "1"]) is None
 
 
 def test_quick_ablation_writes_the_three_tables_as_markdown_json_and_png(tmp_path):

@@ -32,16 +32,40 @@ def _pick(metrics):
     return {name: float(metrics[name]) for name in METRICS}
 
 
-def cached_result(folder, argv, rule_names):
-    """The job's saved result when it matches `argv` and covers `rule_names`."""
+def _saved_result(folder):
     path = os.path.join(folder, RESULT_FILE)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
-        result = json.load(f)
-    if result.get("argv") != list(argv) or not set(rule_names) <= set(result.get("rules", {})):
+        return json.load(f)
+
+
+def cached_result(folder, argv, rule_names):
+    """The job's saved result when it matches `argv`, covers `rule_names` and
+    was decoded by the current decoder (`DECODE_VERSION`)."""
+    from mdn_tf.inference.decode import DECODE_VERSION
+
+    result = _saved_result(folder)
+    if result is None or result.get("argv") != list(argv):
+        return None
+    if result.get("decode_version", 1) != DECODE_VERSION:
+        return None
+    if not set(rule_names) <= set(result.get("rules", {})):
         return None
     return result
+
+
+def trained_model(folder, argv):
+    """`model.keras` of a finished training of `argv` in `folder`, else None.
+
+    A result saved by an older decoder still names a finished training:
+    its network is scored again, not trained again.
+    """
+    result = _saved_result(folder)
+    path = os.path.join(folder, "model.keras")
+    if result is None or result.get("argv") != list(argv) or not os.path.exists(path):
+        return None
+    return path
 
 
 def run_job(job):
@@ -62,22 +86,28 @@ def run_job(job):
         return cached
     import keras
 
+    import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
+    from mdn_tf.inference.decode import DECODE_VERSION
     from mdn_tf.training import config as config_lib
     from mdn_tf.training.run import Experiment
     from mdn_tf.training.run import main as train
 
     began = time.time()
     keras.backend.clear_session()
-    own = train("mpii", job["argv"] + ["--restart"])
+    experiment = Experiment(config_lib.parse_args("mpii", job["argv"]))
+    saved = trained_model(job["folder"], job["argv"])
+    if saved is None:
+        own = train("mpii", job["argv"] + ["--restart"])
+        saved = os.path.join(job["folder"], "model.keras")
+        model = keras.models.load_model(saved) if job["rules"] else None
+    else:  # trained before, scored by an older decoder: score it again
+        model = keras.models.load_model(saved)
+        own = experiment.evaluate(model, flip_test=True)
     rules = {}
     if job["rules"]:
         from mdn_tf.evaluation.voting_rules import evaluate_mpii_voting_rules
         from mdn_tf.models.builder import resolve_edges
 
-        import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
-
-        experiment = Experiment(config_lib.parse_args("mpii", job["argv"]))
-        model = keras.models.load_model(os.path.join(job["folder"], "model.keras"))
         scores = evaluate_mpii_voting_rules(
             model, experiment.valid_records, experiment.ground_truth, job["rules"],
             resolve_edges(job["edges"], experiment.codec.num_joints, "mpii"),
@@ -85,7 +115,7 @@ def run_job(job):
         )
         rules = {name: _pick(result) for name, result in scores.items()}
     result = {"argv": list(job["argv"]), "own": _pick(own), "rules": rules,
-              "seconds": time.time() - began}
+              "seconds": time.time() - began, "decode_version": DECODE_VERSION}
     with open(os.path.join(job["folder"], RESULT_FILE), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     return result
