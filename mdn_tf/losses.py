@@ -84,7 +84,19 @@ def masked_huber(targets, predictions, mask, delta=1.0):
         return tf.math.divide_no_nan(total, count)
 
 
-def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6):
+def _tangent_log(values, floor):
+    """log(values) above `floor`, continued below it by its tangent at `floor`.
+
+    The gradient is then at most 1 / floor and never zero, where a clipped
+    log gives 1 / values (a million for a target pixel that no vote reaches
+    yet) and zero below the clip.
+    """
+    floor = tf.constant(floor, values.dtype)
+    return tf.where(values >= floor, tf.math.log(tf.maximum(values, floor)),
+                    tf.math.log(floor) + (values - floor) / floor)
+
+
+def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6, floor=None):
     """Loss on the final (voted or warped) maps.
 
     Args:
@@ -95,6 +107,10 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
         weights: None or broadcastable to `[B, H, W, J]`. Defaults to None.
         epsilon: probabilities are clipped to `[epsilon, 1 - epsilon]`.
             Defaults to 1e-6.
+        floor: None, or a bound on the cross-entropy's gradient: below
+            `floor`, log(p) and log(1 - p) continue along their tangent, so
+            no pixel contributes more than 1 / floor (noisy-OR, max).
+            Defaults to None (clipped at `epsilon`).
 
     Returns:
         `[B]` mean binary cross-entropy (noisy-OR, max) or squared error
@@ -110,6 +126,9 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
         targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
         if combine == "additive":
             loss = tf.square(maps - targets)
+        elif floor is not None:
+            loss = -(targets * _tangent_log(maps, floor)
+                     + (1.0 - targets) * _tangent_log(1.0 - maps, floor))
         else:
             probabilities = tf.clip_by_value(maps, epsilon, 1.0 - epsilon)
             loss = -(
@@ -213,24 +232,27 @@ class FinalMapLoss(keras.losses.Loss):
         combine: "noisy_or", "additive" or "max". Defaults to "noisy_or".
     """
 
-    def __init__(self, combine="noisy_or", name="final_map_loss",
+    def __init__(self, combine="noisy_or", floor=None, name="final_map_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if combine not in COMBINES:
             raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
+        if floor is not None and not (isinstance(floor, (int, float)) and 0 < floor < 0.5):
+            raise ValueError(f"floor must be None or a number in (0, 0.5). Received: floor={floor!r}")
         self.combine = combine
+        self.floor = None if floor is None else float(floor)
 
     def call(self, y_true, y_pred):
         targets, weights = _unpack(y_true, y_pred)
-        return final_map_loss(targets, y_pred, self.combine, weights)
+        return final_map_loss(targets, y_pred, self.combine, weights, floor=self.floor)
 
     def get_config(self):
-        return {**super().get_config(), "combine": self.combine}
+        return {**super().get_config(), "combine": self.combine, "floor": self.floor}
 
 
 def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight=1.0,
                  offset_weight=1.0, final_weight=1.0, intermediate_weight=1.0,
-                 huber_delta=1.0):
+                 huber_delta=1.0, final_floor=None):
     """Returns `(loss, loss_weights)` dicts for `model.compile`.
 
     Args:
@@ -249,6 +271,8 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         intermediate_weight: weight of (a) on each "stack_k_heatmaps"
             (Hourglass intermediate supervision). Defaults to 1.0.
         huber_delta: Huber threshold of (b). Defaults to 1.0.
+        final_floor: gradient bound of (c)'s cross-entropy (`floor` of
+            `final_map_loss`). Defaults to None.
 
     Returns:
         `(losses, loss_weights)`, keyed by output name; outputs without a
@@ -271,5 +295,5 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         elif name in ("offsets_x", "offsets_y") and variant != "stn":
             losses[name], weights[name] = MaskedHuber(huber_delta), offset_weight
         elif name == "final" and variant in ("stn", "mdn"):
-            losses[name], weights[name] = FinalMapLoss(combine), final_weight
+            losses[name], weights[name] = FinalMapLoss(combine, final_floor), final_weight
     return losses, weights

@@ -73,6 +73,37 @@ def test_final_map_loss_is_clipped_bce_for_probability_maps(combine, rng):
     np.testing.assert_allclose(got, want.reshape(2, -1).mean(-1), rtol=1e-4)
 
 
+def _tangent_log_reference(p, floor):
+    """log(p) above floor; below it the tangent line at floor, written out."""
+    return np.where(p >= floor, np.log(np.maximum(p, floor)), np.log(floor) + (p - floor) / floor)
+
+
+def test_final_map_loss_with_a_floor_is_bce_with_tangent_logs(rng):
+    targets = (rng.uniform(size=(2, 5, 5, 3)) > 0.8).astype("float32")
+    maps = rng.uniform(size=(2, 5, 5, 3)).astype("float32")
+    maps[0, 0, 0] = [0.0, 1e-7, 1.0]  # far below the floor and saturated
+    floor = 0.05
+    expected = -(targets * _tangent_log_reference(maps, floor)
+                 + (1 - targets) * _tangent_log_reference(1 - maps, floor))
+    loss = losses.final_map_loss(targets, maps, "noisy_or", floor=floor)
+    np.testing.assert_allclose(loss.numpy(), expected.reshape(2, -1).mean(-1), rtol=1e-5)
+
+
+def test_final_map_floor_bounds_the_gradient_of_an_unreached_target_pixel():
+    # A target pixel that no vote reaches (m ~ 1e-7) pulled with 1 / m before:
+    # millions of times a typical pixel's gradient, enough to inflate Adam's
+    # second moments of the displacement heads for the rest of training.
+    targets = tf.constant([[[[1.0, 1.0]]]])
+    maps = tf.Variable([[[[2e-6, 0.5]]]])
+    with tf.GradientTape(persistent=True) as tape:
+        clipped = losses.final_map_loss(targets, maps, "noisy_or")
+        bounded = losses.final_map_loss(targets, maps, "noisy_or", floor=0.05)
+    unreached, typical = tape.gradient(clipped, maps).numpy()[0, 0, 0]
+    assert abs(unreached) > 1e5 * abs(typical)
+    gradient = tape.gradient(bounded, maps).numpy()[0, 0, 0]
+    np.testing.assert_allclose(gradient, [-0.5 / 0.05, -0.5 / 0.5], rtol=1e-5)
+
+
 def test_final_map_loss_is_mse_for_additive(rng):
     targets = rng.random((2, 4, 4, 2)).astype(np.float32)
     maps = rng.normal(0, 2, (2, 4, 4, 2)).astype(np.float32)
@@ -123,3 +154,12 @@ def test_bad_arguments_name_the_argument():
         losses.build_losses(["final"], "x")
     with pytest.raises(ValueError, match="delta must be a positive number. Received: delta=0"):
         losses.MaskedHuber(0)
+    with pytest.raises(ValueError, match=r"floor must be None or a number in \(0, 0.5\). "
+                                         "Received: floor=0.7"):
+        losses.FinalMapLoss("noisy_or", floor=0.7)
+
+
+def test_final_map_loss_floor_survives_its_config():
+    loss = losses.FinalMapLoss("max", floor=0.05)
+    again = losses.FinalMapLoss.from_config(loss.get_config())
+    assert again.combine == "max" and again.floor == 0.05

@@ -72,6 +72,11 @@ def build_parser(dataset):
     add("--heatmap-weight", type=float, default=1.0)
     add("--offset-weight", type=float, default=1.0)
     add("--final-weight", type=float, default=1.0)
+    add("--final-floor", type=float, default=None,
+        help="bound the final-map cross-entropy's gradient by 1/FLOOR (noisy-OR, max)")
+    add("--clipnorm", type=float, default=None, help="clip gradients to this global norm")
+    add("--final-sigma", type=float, default=None,
+        help="std (map pixels) of the additive rule's Gaussian final target (default 1)")
     add("--eval-every", type=int, default=1,
         help=f"epochs between validation {metric} evaluations (best-weights metric); "
              "0: none during training, only the final table")

@@ -52,6 +52,7 @@ class Experiment:
         self.codec = MDNCodec(
             args.dataset, map_size=(height // 4, width // 4), mode=args.edges,
             final_target="gaussian" if args.combine == "additive" else "disk",
+            **({"final_sigma": args.final_sigma} if getattr(args, "final_sigma", None) else {}),
         )
         if args.dataset == "mpii":
             self._load_mpii()
@@ -155,6 +156,7 @@ class Experiment:
         return build_losses(
             output_names, args.variant, args.combine, heatmap_weight=args.heatmap_weight,
             offset_weight=args.offset_weight, final_weight=args.final_weight,
+            final_floor=getattr(args, "final_floor", None),
         )
 
     def steps_per_epoch(self):
@@ -222,9 +224,10 @@ class Experiment:
             args.learning_rate, decay_steps=self.steps_per_epoch(), decay_rate=args.lr_decay,
             staircase=True,
         )
+        clipnorm = getattr(args, "clipnorm", None)
         if args.optimizer == "rmsprop":
-            return keras.optimizers.RMSprop(schedule)
-        return keras.optimizers.Adam(schedule)
+            return keras.optimizers.RMSprop(schedule, global_clipnorm=clipnorm)
+        return keras.optimizers.Adam(schedule, global_clipnorm=clipnorm)
 
 
 def completed_epochs(backup_dir):
