@@ -137,6 +137,9 @@ def parse_args(dataset, argv=None):
     args.dataset = dataset
     args.sample = args.data_dir is None
     profile = SAMPLE_DEFAULTS if args.sample else PAPER_DEFAULTS
+    if args.sample and dataset == "coco":
+        # The COCO sample has ~150 training people (9 steps an epoch), the MPII one 800.
+        profile = {**profile, "epochs": 40}
     for key, value in profile.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
