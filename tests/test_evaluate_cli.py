@@ -71,20 +71,6 @@ def test_visualize_writes_prediction_and_panel_figures(keras_file, tmp_path):
         assert pathlib.Path(path).stat().st_size > 10_000
 
 
-def test_quick_ablation_prints_a_table_row_per_variant(tmp_path, capsys):
-    import ablation as ablation_cli
-
-    rows = ablation_cli.main(["--quick", "--output-dir", str(tmp_path)])
-    assert [(r["variant"], r["combine"]) for r in rows] == [
-        ("baseline", None), ("posthoc", "additive"), ("posthoc", "noisy_or"), ("posthoc", "max"),
-        ("stn", "noisy_or"), ("mdn", "additive"), ("mdn", "noisy_or"),
-    ]
-    assert all(0.0 <= r["Mean"] <= 100.0 for r in rows)
-    table = (tmp_path / "ablation.md").read_text()
-    assert table.count("\n") == 9 and "PCKh@0.1 Mean" in table
-    assert "Ablation on MPII" in capsys.readouterr().out
-
-
 def test_a_compiled_and_saved_training_model_loads_after_importing_models(tmp_path):
     import subprocess
 
