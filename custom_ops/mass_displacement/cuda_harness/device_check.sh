@@ -1,7 +1,8 @@
 #!/bin/bash
 # The GPU checks of the CUDA kernels, in one run, without TensorFlow:
 #   1. the harness built with the local nvcc (its own CUDA runtime): agreement
-#      with the CPU loops on every case, and timings at the benchmark size;
+#      with the CPU loops on every case, random and converged votes, and
+#      timings at the benchmark size for both kinds of votes;
 #   2. the same nvcc object linked against a CUDA 12 runtime (TensorFlow 2.21
 #      loads CUDA 12.5): do kernels compiled by a newer nvcc run under it?
 #   3. compute-sanitizer memcheck of the agreement cases.
@@ -35,6 +36,8 @@ if [ -n "$rt12" ]; then
   "$work/harness_rt12" --no-timing | tee "$out/harness_cudart12.txt" | tail -2
   status=$((status | PIPESTATUS[0]))
 fi
+echo "=== timings: noisy-OR, B=32, J=16, 64x64, float32 (CUDA-event medians) ==="
+grep '^TIME' "$out/harness.txt"
 echo "=== 3. compute-sanitizer memcheck ==="
 compute-sanitizer --tool memcheck "$work/harness" --no-timing > "$out/memcheck.txt" 2>&1
 status=$((status | $?))

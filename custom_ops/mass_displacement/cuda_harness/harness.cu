@@ -1,8 +1,15 @@
 // Standalone check of the CUDA kernels, without TensorFlow: runs every
 // combine x kernel x edges case on random inputs (including off-map, integer,
-// NaN, +-inf and 1e30 offsets, and heatmaps outside [0, 1]) through the GPU
-// launchers and through the CPU loops of mass_displacement_cpu.h, compares
-// forward and backward, then times the benchmark size on the GPU.
+// NaN, +-inf and 1e30 offsets, and heatmaps outside [0, 1]) and on converged
+// votes (below) through the GPU launchers and through the CPU loops of
+// mass_displacement_cpu.h, compares forward and backward, then times the
+// benchmark size on the GPU with random and with converged votes.
+//
+// Converged votes are what a trained MDN casts: every pixel within eps_c of
+// an edge's source joint points exactly at the edge's target joint (the
+// training targets of mdn_tf/data/targets.py), so about 29 votes per edge
+// land on the same 1-4 pixels, where the atomics contend. Random votes spread
+// out and hide that contention.
 //
 //   make -C custom_ops harness && custom_ops/build/mdn_cuda_harness
 //
@@ -46,9 +53,57 @@ struct Problem {
   std::vector<T> heat, ox, oy, grad;
 };
 
+// eps_c: mdn_tf.data.targets.HEATMAP_RADIUS, in map pixels (12 input pixels
+// at stride 4), the same default as the training targets and the CPU
+// benchmark (benchmarks/bench_mass_displacement.py).
+constexpr double kConvergedRadius = 3.0;
+// A trained heatmap's logit: 0 on the rim of the eps_c disk, rising by
+// kHeatSlope per pixel inwards (c = 0.9975 at the joint), floored at a
+// confident background (c = 3.4e-4): the sigmoid of a model trained on the
+// disk targets is near 1 inside, near 0 outside, and exactly neither.
+constexpr double kHeatSlope = 2.0;
+constexpr double kBackgroundLogit = -8.0;
+
+// Turns random votes into converged ones: joint j of batch item b sits at a
+// uniform random point of the map; heatmap j is a trained model's disk
+// around it; pixels within eps_c of edge e's source joint get offsets that
+// land exactly on e's target joint (up to rounding). Other offsets, which
+// the training loss does not constrain, keep their random values.
+template <typename T>
+void MakeVotesConverge(std::mt19937* rng, Problem<T>* pr) {
+  const VoteParams& p = pr->p;
+  std::uniform_real_distribution<double> joint_x(0.0, double(p.width - 1));
+  std::uniform_real_distribution<double> joint_y(0.0, double(p.height - 1));
+  std::vector<double> jx(p.batch * p.num_maps), jy(p.batch * p.num_maps);
+  for (size_t n = 0; n < jx.size(); ++n) jx[n] = joint_x(*rng), jy[n] = joint_y(*rng);
+  const double r2 = kConvergedRadius * kConvergedRadius;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const double* bx = jx.data() + b * p.num_maps;
+    const double* by = jy.data() + b * p.num_maps;
+    for (int64_t y = 0; y < p.height; ++y) {
+      for (int64_t x = 0; x < p.width; ++x) {
+        const int64_t pixel = (b * p.height + y) * p.width + x;
+        for (int64_t j = 0; j < p.num_maps; ++j) {
+          const double d = std::hypot(x - bx[j], y - by[j]);
+          const double logit = std::max(kHeatSlope * (kConvergedRadius - d), kBackgroundLogit);
+          pr->heat[pixel * p.num_maps + j] = T(1.0 / (1.0 + std::exp(-logit)));
+        }
+        for (int64_t e = 0; e < p.num_edges; ++e) {
+          const int s = pr->sources[e], t = pr->targets[e];
+          const double dx = x - bx[s], dy = y - by[s];
+          if (dx * dx + dy * dy > r2) continue;  // the vicinity is inclusive, as in targets.py
+          pr->ox[pixel * p.num_edges + e] = T((bx[t] - x) / p.scale);
+          pr->oy[pixel * p.num_edges + e] = T((by[t] - y) / p.scale);
+        }
+      }
+    }
+  }
+}
+
 template <typename T>
 Problem<T> MakeProblem(unsigned seed, int combine, int kernel, int kf, bool cross, int64_t B,
-                       int64_t H, int64_t W, int64_t J, double scale, bool specials) {
+                       int64_t H, int64_t W, int64_t J, double scale, bool specials,
+                       bool converged = false) {
   Problem<T> pr;
   VoteParams& p = pr.p;
   p.batch = B, p.height = H, p.width = W, p.num_maps = J;
@@ -73,6 +128,7 @@ Problem<T> MakeProblem(unsigned seed, int combine, int kernel, int kf, bool cros
     pr.oy.push_back(T(y));
   }
   for (int64_t n = 0; n < B * H * W * p.num_targets; ++n) pr.grad.push_back(T(offset(rng)));
+  if (converged) MakeVotesConverge(&rng, &pr);
   if (specials && pr.ox.size() > 8) {
     pr.ox[1] = T(NAN);
     pr.oy[2] = T(INFINITY);
@@ -197,10 +253,13 @@ double Disagreement(const std::vector<T>& cpu, const std::vector<T>& gpu) {
 const char* kCombineNames[] = {"additive", "noisy_or", "max"};
 const char* kKernelNames[] = {"bilinear", "gaussian"};
 
+const char* VotesName(bool converged) { return converged ? "converged" : "random"; }
+
 template <typename T>
-bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, double tolerance,
-             const char* dtype) {
-  const Problem<T> pr = MakeProblem<T>(seed, combine, kernel, kf, cross, 2, 9, 11, 4, 1.25, true);
+bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, bool converged,
+             double tolerance, const char* dtype) {
+  const Problem<T> pr =
+      MakeProblem<T>(seed, combine, kernel, kf, cross, 2, 9, 11, 4, 1.25, true, converged);
   std::vector<T> out, gh, gx, gy;
   CpuForward(pr, &out);
   CpuBackward(pr, &gh, &gx, &gy);
@@ -216,19 +275,20 @@ bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, double 
   };
   const double worst = *std::max_element(errors, errors + 4);
   const bool ok = worst <= tolerance;
-  std::printf("%s %-8s %-8s kf=%-2d %-11s %-7s forward %.2e  d_heat %.2e  d_ox %.2e  d_oy %.2e\n",
-              ok ? "PASS" : "FAIL", kCombineNames[combine], kKernelNames[kernel],
-              kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within", dtype,
-              errors[0], errors[1], errors[2], errors[3]);
+  std::printf(
+      "%s %-8s %-8s kf=%-2d %-11s %-9s %-7s forward %.2e  d_heat %.2e  d_ox %.2e  d_oy %.2e\n",
+      ok ? "PASS" : "FAIL", kCombineNames[combine], kKernelNames[kernel],
+      kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within", VotesName(converged),
+      dtype, errors[0], errors[1], errors[2], errors[3]);
   return ok;
 }
 
 // Times the benchmark size on the GPU and checks its result against the CPU
 // loops at that size too (many more votes per output pixel collide in the
 // atomics than in the small cases).
-bool TimeBenchmark(int kernel, int kf) {
-  const Problem<float> pr =
-      MakeProblem<float>(7, mdn::kNoisyOr, kernel, kf, false, 32, 64, 64, 16, 1.0, false);
+bool TimeBenchmark(int kernel, int kf, bool converged) {
+  const Problem<float> pr = MakeProblem<float>(7, mdn::kNoisyOr, kernel, kf, false, 32, 64, 64,
+                                               16, 1.0, false, converged);
   DeviceProblem<float> dev(pr);
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
@@ -246,9 +306,10 @@ bool TimeBenchmark(int kernel, int kf) {
       if (rep >= 5) times.push_back(ms);  // first runs warm up
     }
     std::sort(times.begin(), times.end());
-    std::printf("TIME noisy_or %-8s kf=%-2d B=32 J=16 64x64 float32 %-16s median %.3f ms\n",
-                kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0,
-                pass ? "forward+backward" : "forward", times[times.size() / 2]);
+    std::printf(
+        "TIME noisy_or %-8s kf=%-2d %-9s votes B=32 J=16 64x64 float32 %-16s median %.3f ms\n",
+        kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0, VotesName(converged),
+        pass ? "forward+backward" : "forward", times[times.size() / 2]);
   }
   std::vector<float> out, gh, gx, gy;
   CpuForward(pr, &out);
@@ -258,9 +319,10 @@ bool TimeBenchmark(int kernel, int kf) {
       {Disagreement(out, ToHost(dev.out, out.size())), Disagreement(gh, ToHost(dev.gh, gh.size())),
        Disagreement(gx, ToHost(dev.gx, gx.size())), Disagreement(gy, ToHost(dev.gy, gy.size()))});
   const bool ok = worst <= 1e-4;
-  std::printf("%s noisy_or %-8s kf=%-2d B=32 J=16 64x64 float32 GPU vs CPU loops: %.2e\n",
-              ok ? "PASS" : "FAIL", kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0,
-              worst);
+  std::printf(
+      "%s noisy_or %-8s kf=%-2d %-9s votes B=32 J=16 64x64 float32 GPU vs CPU loops: %.2e\n",
+      ok ? "PASS" : "FAIL", kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0,
+      VotesName(converged), worst);
   return ok;
 }
 
@@ -279,20 +341,29 @@ int main(int argc, char** argv) {
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
   int passed = 0, failed = 0;
   unsigned seed = 1;
-  for (int combine = 0; combine < 3; ++combine) {
-    for (int kernel = 0; kernel < 2; ++kernel) {
-      for (int cross = 0; cross < 2; ++cross) {
-        const int kf = kernel == mdn::kGaussian ? 5 : 2;
-        // float32: atomics add in a different order than the CPU loop.
-        (RunCase<float>(seed, combine, kernel, kf, cross, 1e-4, "float32") ? passed : failed)++;
-        (RunCase<double>(seed, combine, kernel, kf, cross, 1e-9, "float64") ? passed : failed)++;
-        ++seed;
+  for (const bool converged : {false, true}) {
+    for (int combine = 0; combine < 3; ++combine) {
+      for (int kernel = 0; kernel < 2; ++kernel) {
+        for (int cross = 0; cross < 2; ++cross) {
+          const int kf = kernel == mdn::kGaussian ? 5 : 2;
+          // float32: atomics add in a different order than the CPU loop.
+          (RunCase<float>(seed, combine, kernel, kf, cross, converged, 1e-4, "float32")
+               ? passed
+               : failed)++;
+          (RunCase<double>(seed, combine, kernel, kf, cross, converged, 1e-9, "float64")
+               ? passed
+               : failed)++;
+          ++seed;
+        }
       }
     }
   }
   if (timing) {
-    for (const int kf : {2, 5, 13}) {
-      (TimeBenchmark(kf == 2 ? mdn::kBilinear : mdn::kGaussian, kf) ? passed : failed)++;
+    for (const bool converged : {false, true}) {
+      for (const int kf : {2, 5, 13}) {
+        const int kernel = kf == 2 ? mdn::kBilinear : mdn::kGaussian;
+        (TimeBenchmark(kernel, kf, converged) ? passed : failed)++;
+      }
     }
   }
   std::printf("%d passed, %d failed\n", passed, failed);

@@ -12,6 +12,7 @@
 #include "mass_displacement_op_common.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
+#include "tensorflow/core/util/determinism.h"
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace mdn {
@@ -55,6 +56,26 @@ void* StreamOf(OpKernelContext* ctx) {
   return static_cast<void*>(ctx->eigen_device<GPUDevice>().stream());
 }
 
+// The CUDA kernels scatter with atomics (atomicAdd, compare-and-swap
+// products, integer atomicMax), so sums and noisy-OR products depend on the
+// order in which threads land. Under op determinism TensorFlow promises the
+// same bits on every run, and its own GPU ops without a deterministic
+// algorithm refuse with Unimplemented; these do too. mdn_tf's Python
+// dispatcher already routes "auto" to stock TensorFlow ops in that case; this
+// check also covers graphs traced before determinism was enabled, SavedModels
+// and anything else that places the op on a GPU without asking mdn_tf.
+// Checked on every call: determinism can be enabled after the kernel exists.
+Status CheckDeterminismNotRequired(const char* op_name) {
+  if (!tensorflow::OpDeterminismRequired()) return Status();
+  return tensorflow::errors::Unimplemented(
+      op_name,
+      " has no deterministic GPU kernel (its CUDA kernels accumulate votes with atomics), "
+      "and op determinism is enabled (tf.config.experimental.enable_op_determinism() or "
+      "TF_DETERMINISTIC_OPS=1). Build the graph with mdn_tf's implementation=\"auto\" or "
+      "\"tf\" (stock TensorFlow ops, deterministic on the GPU), or place the op and its "
+      "gradient on the CPU, whose kernel is deterministic.");
+}
+
 }  // namespace
 
 template <typename T>
@@ -65,6 +86,7 @@ class MassDisplacementGpuOp : public OpKernel {
   explicit MassDisplacementGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
+    OP_REQUIRES_OK(ctx, CheckDeterminismNotRequired("Mdn>MassDisplacement"));
     const Tensor& heatmaps = ctx->input(0);
     const Tensor& offsets_x = ctx->input(1);
     const Tensor& offsets_y = ctx->input(2);
@@ -100,6 +122,7 @@ class MassDisplacementGradGpuOp : public OpKernel {
   explicit MassDisplacementGradGpuOp(OpKernelConstruction* ctx) : OpKernel(ctx), attrs_(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
+    OP_REQUIRES_OK(ctx, CheckDeterminismNotRequired("Mdn>MassDisplacementGrad"));
     const Tensor& grad = ctx->input(0);
     const Tensor& heatmaps = ctx->input(1);
     const Tensor& offsets_x = ctx->input(2);
