@@ -4,14 +4,24 @@ and XLA), and against a ResNet-50 (output stride 16) training step.
     python benchmarks/bench_mass_displacement.py                 # full table
     python benchmarks/bench_mass_displacement.py --quick         # fewer cases
     python benchmarks/bench_mass_displacement.py --combine additive --skip-resnet
+    python benchmarks/bench_mass_displacement.py --votes converged --quick
+    python benchmarks/bench_mass_displacement.py --backends none  # no JAX/PyTorch cells
 
-Sizes: B=32, J=16, H=W=64 (float32), offsets ~ N(0, 3) pixels. Every cell is
+Sizes: B=32, J=16, H=W=64 (float32). Every case runs with two kinds of votes:
+"random" (heatmaps uniform in [0, 1], offsets ~ N(0, 3) pixels) and
+"converged", as a trained MDN casts them: joint j of each batch item sits at a
+random point, heatmap j is a trained model's eps_c disk around it, and every
+pixel within eps_c (3 map pixels, the training targets' default) of an edge's
+source joint points exactly at the edge's target joint; other offsets stay
+random (see make_inputs). Every cell is
 the median of 3 to 200 calls (about --budget seconds) after a warm-up of 1 s
 or 200 calls (which also compiles XLA). "forward" is a tf.function that takes no gradient (as in
 inference), where the compiled op skips the statistics only a backward pass
 reads; the forward of a training step, which keeps them, is printed apart.
 Prints a Markdown table, the issue's targets with PASS/MISS, and the ResNet
-comparison. Not a test: run it on a quiet machine and read the medians.
+comparison. The keras.ops path on JAX (jit) and PyTorch is timed in one
+subprocess per backend (bench_keras_backends.py) and printed in a second
+table. Not a test: run it on a quiet machine and read the medians.
 """
 
 import argparse
@@ -27,6 +37,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from mdn_tf.data.targets import HEATMAP_RADIUS  # noqa: E402
 from mdn_tf.ops import custom_op  # noqa: E402
 from mdn_tf.ops.voting_config import make_voting_config  # noqa: E402
 from mdn_tf.ops.voting_tf import vote_tf  # noqa: E402
@@ -42,14 +53,57 @@ CASES = {
     "bilinear, cross-part (16 self + 15 tree)": dict(
         kernel="bilinear", edges=[(j, j) for j in range(J)] + TREE_EDGES),
 }
+# Each case again with converged votes (make_inputs), named "<case>, converged".
+CASES.update({f"{name}, converged": dict(arguments, votes="converged")
+              for name, arguments in list(CASES.items())})
 QUICK_CASES = ["bilinear, within-part", "gaussian kf=13, within-part"]
+# A trained heatmap's logit: 0 on the rim of the eps_c disk, rising by
+# HEAT_SLOPE per pixel inwards (c = 0.9975 at the joint), floored at a
+# confident background (c = 3.4e-4). The CUDA harness uses the same numbers.
+HEAT_SLOPE = 2.0
+BACKGROUND_LOGIT = -8.0
 
 
-def make_inputs(batch, num_edges, seed=0):
+def converge_votes(rng, offsets_x, offsets_y, config, radius=HEATMAP_RADIUS):
+    """Heatmaps and offsets of a trained MDN on random joints.
+
+    Joint j of batch item b sits at a uniform random point of the map.
+    Pixels within `radius` (eps_c) of edge e's source joint get offsets that
+    land exactly on e's target joint, as the training targets define them
+    (mdn_tf/data/targets.py); the other offsets, which the loss leaves free,
+    keep their random values. So about 29 votes per edge land on the same
+    1-4 pixels, where GPU atomics contend and random votes never do.
+
+    Returns:
+        heatmaps `[B, H, W, J]`, offsets_x and offsets_y `[B, H, W, E]`, float32.
+    """
+    batch = offsets_x.shape[0]
+    joints = rng.uniform(0.0, 1.0, (batch, J, 2)) * [W - 1, H - 1]  # (x, y) per (b, j)
+    rows, columns = np.mgrid[0:H, 0:W]
+    dx = joints[:, None, None, :, 0] - columns[None, :, :, None]  # [B, H, W, J]: joint - pixel
+    dy = joints[:, None, None, :, 1] - rows[None, :, :, None]
+    distance2 = dx * dx + dy * dy
+    logit = np.maximum(HEAT_SLOPE * (radius - np.sqrt(distance2)), BACKGROUND_LOGIT)
+    heatmaps = 1.0 / (1.0 + np.exp(-logit))
+    sources, targets = list(config.sources), list(config.targets)
+    near = distance2[..., sources] <= radius * radius  # inclusive, as in targets.py
+    scale = config.displacement_scale
+    offsets_x = np.where(near, dx[..., targets] / scale, offsets_x)
+    offsets_y = np.where(near, dy[..., targets] / scale, offsets_y)
+    return [x.astype("float32") for x in (heatmaps, offsets_x, offsets_y)]
+
+
+def make_inputs(batch, num_edges, seed=0, votes="random", config=None):
+    """Inputs `[heatmaps, offsets_x, offsets_y]` and an upstream gradient.
+
+    `votes="converged"` needs the resolved `config` (edges, scale).
+    """
     rng = np.random.default_rng(seed)
     heatmaps = rng.uniform(0.0, 1.0, (batch, H, W, J)).astype("float32")
     offsets = rng.normal(0.0, 3.0, (2, batch, H, W, num_edges)).astype("float32")
     upstream = rng.normal(0.0, 1.0, (batch, H, W, J)).astype("float32")
+    if votes == "converged":
+        heatmaps, *offsets = converge_votes(rng, offsets[0], offsets[1], config)
     return [tf.constant(x) for x in (heatmaps, offsets[0], offsets[1])], tf.constant(upstream)
 
 
@@ -103,8 +157,9 @@ def run_cases(names, combine, budget_s):
     results = {}
     for name in names:
         arguments = dict(CASES[name])
+        votes = arguments.pop("votes", "random")
         config = make_voting_config(combine=combine, **arguments).for_channels(J)
-        inputs, upstream = make_inputs(B, len(config.sources))
+        inputs, upstream = make_inputs(B, len(config.sources), votes=votes, config=config)
         upstream = upstream[..., : config.num_targets]
         for impl, vote, jit in implementations():
             forward, forward_backward = voting_functions(vote, config, upstream, jit)
@@ -127,6 +182,56 @@ def print_table(results, names):
             fwd, both = results[name, impl]
             ratio = f"{both / compiled[1]:.1f}x" if compiled and impl != "compiled op" else ""
             print(f"| {name} | {impl} | {fwd:.1f} | {both:.1f} | {ratio} |")
+
+
+# The keras.ops path on the other Keras backends (issue 14). Keras fixes its
+# backend at import, so each backend times its cells in a subprocess
+# (bench_keras_backends.py) with the same inputs, cases and median rule.
+OTHER_BACKENDS = {"jax": "keras.ops, JAX jit", "torch": "keras.ops, PyTorch"}
+
+
+def run_other_backends(backends, names, combine, budget_s, batch):
+    """{(case, label): (forward ms, fwd+bwd ms)} from one subprocess per backend."""
+    import importlib.util
+    import json
+    import subprocess
+
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_keras_backends.py")
+    results = {}
+    for backend in backends:
+        if importlib.util.find_spec(backend) is None:
+            print(f"({backend} is not installed: no {OTHER_BACKENDS[backend]} cells)")
+            continue
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        command = [sys.executable, worker, "--cases", json.dumps(names), "--combine", combine,
+                   "--budget", str(budget_s), "--batch", str(batch)]
+        # The worker's progress lines (stderr) pass through; stdout is its JSON.
+        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            print(f"({OTHER_BACKENDS[backend]} failed with exit code {done.returncode})")
+            continue
+        cells = json.loads(done.stdout.strip().splitlines()[-1])
+        results.update({(name, OTHER_BACKENDS[backend]): tuple(cell)
+                        for name, cell in cells.items()})
+    return results
+
+
+def print_other_backends_table(results, names):
+    labels = [label for label in OTHER_BACKENDS.values()
+              if any((name, label) in results for name in names)]
+    if not labels:
+        return
+    print("\n| case | implementation | forward (ms) | forward+backward (ms) "
+          "| fwd+bwd speed-up of the compiled op |")
+    print("|---|---|---:|---:|---:|")
+    for name in names:
+        compiled = results.get((name, "compiled op"))
+        for label in labels:
+            if (name, label) not in results:
+                continue
+            fwd, both = results[name, label]
+            ratio = f"{both / compiled[1]:.1f}x" if compiled else ""
+            print(f"| {name} | {label} | {fwd:.1f} | {both:.1f} | {ratio} |")
 
 
 def forward_keeping_statistics_ms(combine, budget_s):
@@ -202,21 +307,42 @@ def resnet_training_step_ms(budget_s):
 
 
 def main(argv=None):
+    global B  # --batch: every input of the run is built at this batch size
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--combine", default="noisy_or", choices=["additive", "noisy_or", "max"])
     parser.add_argument("--quick", action="store_true", help="bilinear and kf=13 only")
     parser.add_argument("--skip-resnet", action="store_true")
     parser.add_argument("--budget", type=float, default=2.0,
                         help="seconds of repeated calls per cell (at least 3 calls)")
+    parser.add_argument("--votes", default="both", choices=["both", "random", "converged"],
+                        help="random offsets, votes converged on joints as a trained MDN's "
+                             "are, or both (default)")
+    parser.add_argument("--batch", type=int, default=B,
+                        help=f"batch size B (default {B}; a small B only checks that it runs)")
+    parser.add_argument("--backends", default="jax,torch",
+                        help="Keras backends whose keras.ops path is timed too, each in a "
+                             "subprocess (comma-separated; 'none' for TensorFlow only)")
     args = parser.parse_args(argv)
 
-    names = QUICK_CASES if args.quick else list(CASES)
-    print(f"mdn_tf voting benchmark: B={B} J={J} H=W={H} float32, combine={args.combine}")
+    B = args.batch
+    names = QUICK_CASES if args.quick else [name for name in CASES if "votes" not in CASES[name]]
+    if args.votes != "random":
+        converged = [f"{name}, converged" for name in names]
+        names = converged if args.votes == "converged" else names + converged
+    print(f"mdn_tf voting benchmark: B={B} J={J} H=W={H} float32, combine={args.combine}, "
+          f"votes={args.votes}")
     print(f"TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     results = run_cases(names, args.combine, args.budget)
     print_table(results, names)
-    print_targets(results, names)
+    other = [b for b in args.backends.split(",") if b and b != "none"]
+    if set(other) - set(OTHER_BACKENDS):
+        parser.error(f"--backends takes {sorted(OTHER_BACKENDS)} or 'none'. "
+                     f"Received: --backends {args.backends}")
+    results.update(run_other_backends(other, names, args.combine, args.budget, B))
+    print_other_backends_table(results, names)
+    if B == 32:  # the issue's targets are set at the benchmark size
+        print_targets(results, names)
     if custom_op.is_available() and "bilinear, within-part" in names:
         training = forward_keeping_statistics_ms(args.combine, args.budget)
         print(f"  (compiled forward, bilinear within-part, keeping the statistics for the "

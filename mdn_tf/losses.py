@@ -15,6 +15,10 @@ Each function returns one value per example (`[B]`); weights and masks
 multiply per pixel and channel, so a missing joint (weight 0) contributes
 nothing.
 
+The loss functions and `Loss` classes are written in `keras.ops` and run on
+every Keras backend; `pack_target` and `pack_targets` build the targets
+inside the `tf.data` pipeline, which is TensorFlow on every backend.
+
 For `model.compile`, the Keras `Loss` classes below take a *packed* target:
 the target and its per-pixel weight concatenated on the channel axis
 (`pack_target`), because a Keras loss only sees `(y_true, y_pred)`.
@@ -24,16 +28,19 @@ output names of `mdn_tf.models.build_pose_model`.
 Shapes: B batch, H x W map size, J joints, E voting edges.
 """
 
+import math
+
 import keras
 import tensorflow as tf
+from keras import ops
 
 COMBINES = ("noisy_or", "additive", "max")
 
 
 def _per_example_mean(values, weights):
     """Sums weighted values per example and divides by the element count."""
-    values = values if weights is None else values * tf.cast(weights, values.dtype)
-    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=-1)
+    values = values if weights is None else values * ops.cast(weights, values.dtype)
+    return ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
 
 
 def heatmap_bce(targets, logits, weights=None):
@@ -48,11 +55,11 @@ def heatmap_bce(targets, logits, weights=None):
     Returns:
         `[B]` mean loss over pixels and joints.
     """
-    with tf.name_scope("heatmap_bce"):
-        logits = tf.cast(tf.convert_to_tensor(logits, name="logits"), tf.float32)
-        targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
-        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
-        return _per_example_mean(loss, weights)
+    logits = ops.cast(logits, "float32")
+    targets = ops.cast(targets, "float32")
+    # Each backend's stable form (TensorFlow: sigmoid_cross_entropy_with_logits).
+    loss = ops.binary_crossentropy(targets, logits, from_logits=True)
+    return _per_example_mean(loss, weights)
 
 
 def masked_huber(targets, predictions, mask, delta=1.0):
@@ -69,19 +76,21 @@ def masked_huber(targets, predictions, mask, delta=1.0):
         `[B]` loss summed over masked pixels divided by their number (0 for
         an example with an empty mask).
     """
-    with tf.name_scope("masked_huber"):
-        predictions = tf.cast(tf.convert_to_tensor(predictions, name="predictions"), tf.float32)
-        targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
-        mask = tf.broadcast_to(tf.cast(mask, tf.float32), tf.shape(predictions))
-        error = tf.abs(predictions - targets)
-        quadratic = tf.minimum(error, delta)
-        loss = 0.5 * tf.square(quadratic) + delta * (error - quadratic)
-        # Masked-out targets may hold anything (NaN included); never let them in.
-        loss = tf.where(mask > 0, loss * mask, tf.zeros_like(loss))
-        batch = tf.shape(loss)[0]
-        total = tf.reduce_sum(tf.reshape(loss, [batch, -1]), axis=-1)
-        count = tf.reduce_sum(tf.reshape(mask, [batch, -1]), axis=-1)
-        return tf.math.divide_no_nan(total, count)
+    predictions = ops.cast(predictions, "float32")
+    targets = ops.cast(targets, "float32")
+    mask = ops.broadcast_to(ops.cast(mask, "float32"), ops.shape(predictions))
+    # Masked-out targets may hold anything (NaN included); never let them in,
+    # neither into the value nor, through 0 * NaN, into the gradient.
+    targets = ops.where(mask > 0, targets, predictions)
+    error = ops.abs(predictions - targets)
+    quadratic = ops.where(error <= delta, error, delta)
+    loss = 0.5 * ops.square(quadratic) + delta * (error - quadratic)
+    loss = ops.where(mask > 0, loss * mask, 0.0)
+    batch = ops.shape(loss)[0]
+    total = ops.sum(ops.reshape(loss, (batch, -1)), axis=-1)
+    count = ops.sum(ops.reshape(mask, (batch, -1)), axis=-1)
+    # A safe denominator: 0 / 0 must not reach the gradient of either branch.
+    return ops.where(count > 0, total / ops.where(count > 0, count, 1.0), 0.0)
 
 
 def _tangent_log(values, floor):
@@ -91,9 +100,9 @@ def _tangent_log(values, floor):
     log gives 1 / values (a million for a target pixel that no vote reaches
     yet) and zero below the clip.
     """
-    floor = tf.constant(floor, values.dtype)
-    return tf.where(values >= floor, tf.math.log(tf.maximum(values, floor)),
-                    tf.math.log(floor) + (values - floor) / floor)
+    above = values >= floor
+    return ops.where(above, ops.log(ops.where(above, values, floor)),
+                     math.log(floor) + (values - floor) / floor)
 
 
 def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6, floor=None):
@@ -121,21 +130,20 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
     """
     if combine not in COMBINES:
         raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
-    with tf.name_scope("final_map_loss"):
-        maps = tf.cast(tf.convert_to_tensor(maps, name="maps"), tf.float32)
-        targets = tf.cast(tf.convert_to_tensor(targets, name="targets"), tf.float32)
-        if combine == "additive":
-            loss = tf.square(maps - targets)
-        elif floor is not None:
-            loss = -(targets * _tangent_log(maps, floor)
-                     + (1.0 - targets) * _tangent_log(1.0 - maps, floor))
-        else:
-            probabilities = tf.clip_by_value(maps, epsilon, 1.0 - epsilon)
-            loss = -(
-                targets * tf.math.log(probabilities)
-                + (1.0 - targets) * tf.math.log1p(-probabilities)
-            )
-        return _per_example_mean(loss, weights)
+    maps = ops.cast(maps, "float32")
+    targets = ops.cast(targets, "float32")
+    if combine == "additive":
+        loss = ops.square(maps - targets)
+    elif floor is not None:
+        loss = -(targets * _tangent_log(maps, floor)
+                 + (1.0 - targets) * _tangent_log(1.0 - maps, floor))
+    else:
+        probabilities = ops.clip(maps, epsilon, 1.0 - epsilon)
+        loss = -(
+            targets * ops.log(probabilities)
+            + (1.0 - targets) * ops.log1p(-probabilities)
+        )
+    return _per_example_mean(loss, weights)
 
 
 def pack_target(target, weight=None):
@@ -184,8 +192,8 @@ def pack_targets(targets, output_names):
 
 
 def _unpack(y_true, y_pred):
-    channels = tf.shape(y_pred)[-1]
-    y_true = tf.cast(y_true, tf.float32)
+    channels = ops.shape(y_pred)[-1]
+    y_true = ops.cast(y_true, "float32")
     return y_true[..., :channels], y_true[..., channels:]
 
 

@@ -10,6 +10,8 @@ from mdn_tf.ops.voting_config import make_voting_config
 class MassDisplacement(keras.layers.Layer):
     """Mass-displacement voting: every pixel votes for where its joint is.
 
+    Runs on every Keras 3 backend (TensorFlow, JAX, PyTorch).
+
     A network predicts confidence maps c(x) and a displacement field
     o(x) = (ox, oy). Every pixel x votes for the point x + s * o(x); a kernel
     K spreads the vote and the votes are combined at every output pixel:
@@ -38,9 +40,13 @@ class MassDisplacement(keras.layers.Layer):
         num_targets: number of output maps T. Defaults to J for within-part
             voting, else 1 + the largest target.
         displacement_scale: s, a vote lands at x + s * o(x). Defaults to 1.
-        implementation: `"auto"`, `"tf"` or `"custom_op"`. `"auto"` uses the
-            compiled op when it is built and loadable, and the pure-TensorFlow
-            path otherwise and inside XLA compilations. Defaults to `"auto"`.
+        implementation: `"auto"`, `"tf"`, `"custom_op"` or `"keras"`. On the
+            TensorFlow backend `"auto"` uses the compiled op when it is built
+            and loadable, and the pure-TensorFlow path otherwise and inside
+            XLA compilations; on the JAX and PyTorch backends it uses the
+            `keras.ops` path (`"keras"`, which runs on every backend; `"tf"`
+            means it there too, and `"custom_op"` raises). Defaults to
+            `"auto"`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -53,13 +59,14 @@ class MassDisplacement(keras.layers.Layer):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> heatmaps = np.zeros((1, 8, 8, 1), "float32")
     >>> heatmaps[0, 2, 3, 0] = 1.0
     >>> offsets_x = np.full((1, 8, 8, 1), 1.5, "float32")
     >>> offsets_y = np.full((1, 8, 8, 1), 2.0, "float32")
     >>> m = MassDisplacement(combine="additive")(heatmaps, offsets_x, offsets_y)
-    >>> np.round(m[0, 4, 4:6, 0].numpy(), 2)  # (3, 2) voted for (4.5, 4)
+    >>> np.round(keras.ops.convert_to_numpy(m)[0, 4, 4:6, 0], 2)  # (3, 2) voted for (4.5, 4)
     array([0.5, 0.5], dtype=float32)
 
     Reference:

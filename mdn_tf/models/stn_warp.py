@@ -10,19 +10,51 @@ heatmap at the point its displacement points to,
 and the edges that share a target map are combined with the same rule as
 MDN voting (noisy-OR, sum or max). Pixel (row i, col j) is the point
 (x=j, y=i), as in `MassDisplacement`. Reads outside the map are zero.
+Written in `keras.ops`: it runs on every Keras backend.
 
 Shapes: B batch, H x W map size, J heatmap channels, E edges, T targets.
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from mdn_tf.ops.voting_config import make_voting_config
+from mdn_tf.ops.voting_keras import clip_unit
+
+
+def _combine_edges(warped, targets, num_targets, combine):
+    """Combines the `[B, H, W, E]` warped maps into `[B, H, W, T]` per target.
+
+    The edges are known when the graph is built, so each target map is a
+    Python loop over its few edges: a plain product for noisy-OR (exact
+    derivatives even where a factor is 0) and a reduced maximum, whose
+    gradient every backend shares equally between exact ties.
+    """
+    maps = []
+    for target in range(num_targets):
+        members = [warped[..., e] for e, t in enumerate(targets) if t == target]
+        if not members:
+            maps.append(ops.zeros_like(warped[..., 0]))
+        elif combine == "additive":
+            maps.append(sum(members[1:], members[0]))
+        elif combine == "max":
+            best = ops.max(ops.stack(members, axis=0), axis=0)
+            # max(best, 0) with the gradient kept at best = 0, as tf.maximum
+            # does (and Keras's PyTorch maximum would turn float64 to float32).
+            maps.append(ops.where(best >= 0, best, 0.0))
+        else:
+            complement = 1.0 - clip_unit(members[0])
+            for member in members[1:]:
+                complement = complement * (1.0 - clip_unit(member))
+            maps.append(1.0 - complement)
+    return ops.stack(maps, axis=-1)
 
 
 def warp_bilinear(heatmaps, offsets_x, offsets_y, sources, targets, num_targets,
                   combine="noisy_or", displacement_scale=1.0):
     """Backward-warps heatmaps by per-edge displacements and combines per target.
+
+    Written in `keras.ops`, so it runs on every Keras backend.
 
     Args:
         heatmaps: `[B, H, W, J]` maps (probabilities for noisy-OR).
@@ -37,67 +69,48 @@ def warp_bilinear(heatmaps, offsets_x, offsets_y, sources, targets, num_targets,
     Returns:
         `[B, H, W, T]` warped maps.
     """
-    with tf.name_scope("warp_bilinear"):
-        heatmaps = tf.convert_to_tensor(heatmaps, name="heatmaps")
-        dtype = heatmaps.dtype
-        offsets_x = tf.cast(tf.convert_to_tensor(offsets_x, name="offsets_x"), dtype)
-        offsets_y = tf.cast(tf.convert_to_tensor(offsets_y, name="offsets_y"), dtype)
-        shape = tf.shape(heatmaps)
-        batch, height, width = shape[0], shape[1], shape[2]
-        num_edges = len(sources)
+    heatmaps = ops.convert_to_tensor(heatmaps)
+    dtype = keras.backend.standardize_dtype(heatmaps.dtype)
+    offsets_x = ops.cast(offsets_x, dtype)
+    offsets_y = ops.cast(offsets_y, dtype)
+    batch, height, width = ops.shape(heatmaps)[:3]
+    num_edges = len(sources)
 
-        # [B, E, H*W] source maps, one per edge, read with flat indices.
-        source_maps = tf.gather(heatmaps, list(sources), axis=-1)
-        source_maps = tf.reshape(
-            tf.transpose(source_maps, [0, 3, 1, 2]), [batch, num_edges, height * width]
+    # [B, E, H*W] source maps, one per edge, read with flat indices.
+    source_maps = ops.take(heatmaps, list(sources), axis=-1)
+    source_maps = ops.reshape(ops.transpose(source_maps, (0, 3, 1, 2)), (batch, num_edges, -1))
+    grid_x = ops.reshape(ops.cast(ops.arange(width), dtype), (1, 1, -1, 1))
+    grid_y = ops.reshape(ops.cast(ops.arange(height), dtype), (1, -1, 1, 1))
+    read_x = grid_x + displacement_scale * offsets_x
+    read_y = grid_y + displacement_scale * offsets_y
+    finite = ops.logical_and(ops.isfinite(read_x), ops.isfinite(read_y))
+    # Non-finite reads are parked far off the map, so every corner is invalid.
+    read_x = ops.where(finite, read_x, -10.0)
+    read_y = ops.where(finite, read_y, -10.0)
+    x0, y0 = ops.floor(read_x), ops.floor(read_y)
+    fx, fy = read_x - x0, read_y - y0
+    width_f, height_f = ops.cast(width, dtype), ops.cast(height, dtype)
+
+    warped = ops.zeros_like(read_x)
+    for dx, dy, weight in (
+        (0.0, 0.0, (1 - fx) * (1 - fy)),
+        (1.0, 0.0, fx * (1 - fy)),
+        (0.0, 1.0, (1 - fx) * fy),
+        (1.0, 1.0, fx * fy),
+    ):
+        cx, cy = x0 + dx, y0 + dy
+        inside = ops.logical_and(
+            ops.logical_and(cx >= 0, cx < width_f), ops.logical_and(cy >= 0, cy < height_f)
         )
-        grid_y, grid_x = tf.meshgrid(
-            tf.range(height, dtype=dtype), tf.range(width, dtype=dtype), indexing="ij"
+        index = ops.cast(
+            ops.clip(cy, 0, height_f - 1) * width_f + ops.clip(cx, 0, width_f - 1), "int32"
         )
-        read_x = grid_x[None, :, :, None] + displacement_scale * offsets_x
-        read_y = grid_y[None, :, :, None] + displacement_scale * offsets_y
-        finite = tf.math.is_finite(read_x) & tf.math.is_finite(read_y)
-        # Non-finite reads are parked far off the map, so every corner is invalid.
-        read_x = tf.where(finite, read_x, -10.0 * tf.ones_like(read_x))
-        read_y = tf.where(finite, read_y, -10.0 * tf.ones_like(read_y))
-        x0, y0 = tf.floor(read_x), tf.floor(read_y)
-        fx, fy = read_x - x0, read_y - y0
-        width_f, height_f = tf.cast(width, dtype), tf.cast(height, dtype)
-
-        warped = tf.zeros_like(read_x)
-        for dx, dy, weight in (
-            (0.0, 0.0, (1 - fx) * (1 - fy)),
-            (1.0, 0.0, fx * (1 - fy)),
-            (0.0, 1.0, (1 - fx) * fy),
-            (1.0, 1.0, fx * fy),
-        ):
-            cx, cy = x0 + dx, y0 + dy
-            inside = (cx >= 0) & (cx < width_f) & (cy >= 0) & (cy < height_f)
-            index = tf.cast(
-                tf.clip_by_value(cy, 0, height_f - 1) * width_f
-                + tf.clip_by_value(cx, 0, width_f - 1),
-                tf.int32,
-            )
-            index = tf.reshape(tf.transpose(index, [0, 3, 1, 2]), [batch, num_edges, -1])
-            values = tf.gather(source_maps, index, batch_dims=2)
-            values = tf.transpose(
-                tf.reshape(values, [batch, num_edges, height, width]), [0, 2, 3, 1]
-            )
-            warped += tf.where(inside, weight * values, tf.zeros_like(values))
-
-        # Combine edges per target: [E, B, H, W] segments by target index.
-        per_edge = tf.transpose(warped, [3, 0, 1, 2])
-        target_ids = tf.constant(list(targets), tf.int32)
-        if combine == "additive":
-            combined = tf.math.unsorted_segment_sum(per_edge, target_ids, num_targets)
-        elif combine == "max":
-            combined = tf.maximum(
-                tf.math.unsorted_segment_max(per_edge, target_ids, num_targets), 0.0
-            )
-        else:
-            complement = 1.0 - tf.clip_by_value(per_edge, 0.0, 1.0)
-            combined = 1.0 - tf.math.unsorted_segment_prod(complement, target_ids, num_targets)
-        return tf.transpose(combined, [1, 2, 3, 0])
+        index = ops.reshape(ops.transpose(index, (0, 3, 1, 2)), (batch, num_edges, -1))
+        values = ops.take_along_axis(source_maps, index, axis=2)
+        values = ops.transpose(ops.reshape(values, (batch, num_edges, height, width)),
+                               (0, 2, 3, 1))
+        warped = warped + ops.where(inside, weight * values, 0.0)
+    return _combine_edges(warped, targets, num_targets, combine)
 
 
 @keras.saving.register_keras_serializable(package="mdn_tf")

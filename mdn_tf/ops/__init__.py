@@ -4,5 +4,8 @@
   and the choice of implementation;
 - `voting_config.py`: argument checking shared by every path;
 - `voting_tf.py`: the pure-TensorFlow implementation;
+- `voting_keras.py`: the `keras.ops` implementation (every Keras backend),
+  with `segments.py` (segment sums per backend) and `any_backend.py` (the
+  entry on the JAX and PyTorch backends);
 - `custom_op.py`: the compiled op's loader and wrapper.
 """

@@ -9,8 +9,11 @@ import threading
 
 import tensorflow as tf
 
-from mdn_tf.ops import custom_op
+from mdn_tf.backend_check import is_tensorflow_backend
+from mdn_tf.ops import custom_op, determinism
+from mdn_tf.ops.any_backend import check_implementation_for_backend, vote_any_backend
 from mdn_tf.ops.voting_config import IMPLEMENTATIONS, make_voting_config
+from mdn_tf.ops.voting_keras import vote_keras
 from mdn_tf.ops.voting_tf import vote_tf
 
 _FORCE_PURE_TF = threading.local()
@@ -23,7 +26,7 @@ def check_implementation(implementation):
             f"implementation must be one of {IMPLEMENTATIONS}. "
             f"Received: implementation={implementation!r}"
         )
-    return implementation
+    return check_implementation_for_backend(implementation)
 
 
 def _dims(shape):
@@ -129,6 +132,8 @@ def pure_tensorflow():
 def _select_implementation(implementation):
     if implementation == "tf" or getattr(_FORCE_PURE_TF, "active", False):
         return vote_tf
+    if implementation == "keras":
+        return vote_keras
     if implementation == "custom_op":
         if not custom_op.is_available():
             raise RuntimeError(
@@ -140,13 +145,17 @@ def _select_implementation(implementation):
                 'implementation="custom_op" cannot run inside an XLA compilation '
                 '(jit_compile=True); use implementation="auto" or "tf" there.'
             )
+        determinism.check_custom_op_deterministic(custom_op.has_cuda_kernels(), _gpu_present)
         return custom_op.vote_custom_op
-    # "auto": the compiled op is fastest, but XLA cannot compile it, and a
-    # library built without CUDA kernels would pull GPU tensors to the CPU.
+    # "auto": the compiled op is fastest, but XLA cannot compile it, a
+    # library built without CUDA kernels would pull GPU tensors to the CPU,
+    # and its CUDA kernels are not deterministic (see determinism.py).
     if (
         custom_op.is_available()
         and not custom_op.in_xla_context()
         and (custom_op.has_cuda_kernels() or not _gpu_present())
+        and not determinism.compiled_op_nondeterministic(custom_op.has_cuda_kernels(),
+                                                         _gpu_present)
     ):
         return custom_op.vote_custom_op
     return vote_tf
@@ -162,6 +171,9 @@ def vote(heatmaps, offsets_x, offsets_y, config, implementation="auto", output_d
     Half-precision inputs are computed in float32 and returned in
     `output_dtype` (default: the dtype of `heatmaps`).
     """
+    if not is_tensorflow_backend():  # JAX, PyTorch: keras.ops only
+        return vote_any_backend(heatmaps, offsets_x, offsets_y, config, implementation,
+                                output_dtype)
     heatmaps = _convert(heatmaps, "heatmaps")
     offsets_x = _convert(offsets_x, "offsets_x")
     offsets_y = _convert(offsets_y, "offsets_y")
@@ -230,8 +242,10 @@ def mass_displacement(
             voting, else 1 + the largest target.
         displacement_scale: s, a vote lands at x + s * o(x). Defaults to 1.
         implementation: `"auto"` (compiled op when available and not under
-            XLA, else pure TensorFlow), `"tf"` or `"custom_op"`.
-            Defaults to `"auto"`.
+            XLA, else pure TensorFlow; the `keras.ops` path on the JAX and
+            PyTorch backends), `"tf"`, `"custom_op"` (TensorFlow backend
+            only) or `"keras"` (`keras.ops`, every backend). Defaults to
+            `"auto"`.
         name: name scope. Defaults to `"mass_displacement"`.
 
     Returns:
@@ -242,7 +256,10 @@ def mass_displacement(
             names it and echoes the value received).
         TypeError: an input is not a floating-point tensor.
         RuntimeError: `implementation="custom_op"` when the compiled op is
-            unavailable or inside XLA.
+            unavailable, inside XLA, on a Keras backend other than
+            TensorFlow, or when op determinism is enabled and a GPU is
+            visible (its CUDA kernels use atomics; `"auto"` then takes the
+            pure-TensorFlow path).
     """
     config = make_voting_config(
         combine=combine,

@@ -14,7 +14,7 @@ import numbers
 
 COMBINES = ("additive", "noisy_or", "max")
 KERNELS = ("bilinear", "gaussian")
-IMPLEMENTATIONS = ("auto", "tf", "custom_op")
+IMPLEMENTATIONS = ("auto", "tf", "custom_op", "keras")
 
 
 @dataclasses.dataclass(frozen=True)
