@@ -106,7 +106,9 @@ def test_corrupt_jpeg_is_reported_with_its_path(mpii_records, tmp_path, content)
     bad.write_bytes(content)
     records = list(mpii_records[:2])
     records[1] = type(records[1])(**{**vars(records[1]), "image": str(bad)})
-    with pytest.raises(tf.errors.InvalidArgumentError, match="corrupt or truncated JPEG.*broken_image.jpg"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"bad image .*broken_image\.jpg \(.*train\.json\[1\]\): "
+                             r"(not an image file|truncated JPEG)"):
         list(build_dataset(records, "mpii", batch_size=2))
 
 

@@ -70,39 +70,66 @@ def load_annotations(
         return _from_detections(coco, detections, score_threshold, image_dir, aspect_ratio)
     records = []
     for ann_id in sorted(coco.getAnnIds(catIds=[PERSON_CATEGORY])):
-        ann = coco.anns[ann_id]
         source = f"{annotation_file}[annotation id {ann_id}]"
-        for field in ("image_id", "bbox", "keypoints"):
-            if field not in ann:
-                raise ValueError(f"{source}: missing field {field!r}. Received fields: {sorted(ann)}")
-        keypoints = np.asarray(ann["keypoints"], dtype=np.float32)
-        if keypoints.size != 3 * COCO.num_joints:
-            raise ValueError(
-                f"{source}: keypoints must hold {COCO.num_joints} (x, y, v) triples "
-                f"({3 * COCO.num_joints} numbers). Received: {keypoints.size} numbers"
-            )
-        keypoints = keypoints.reshape(COCO.num_joints, 3)
-        if ann.get("iscrowd", 0) or not np.any(keypoints[:, 2] > 0):
-            continue
-        image = _image_info(coco, ann["image_id"], source)
-        box = _clean_box(source, ann["bbox"], image)
-        if box is None:
-            continue
-        center, scale = box_to_center_scale(box, aspect_ratio)
-        visible = (keypoints[:, 2] > 0).astype(np.float32)
-        records.append(
-            make_record(
-                source,
-                COCO.num_joints,
-                os.path.join(image_dir, image["file_name"]),
-                center,
-                scale,
-                keypoints[:, :2] * visible[:, None],
-                visible,
-                image_id=int(ann["image_id"]),
-            )
-        )
+        record = annotation_record(coco.anns[ann_id], coco.imgs, source, image_dir, aspect_ratio)
+        if record is not None:
+            records.append(record)
     return records
+
+
+def annotation_record(ann, images, source, image_dir, aspect_ratio):
+    """One person annotation as a `PoseRecord`, or None when training skips it.
+
+    Crowd annotations, people without an annotated keypoint and boxes with
+    nothing left inside the image are skipped.
+
+    Args:
+        ann: the annotation dict.
+        images: image id -> image dict (`file_name`, `width`, `height`).
+        source: "file[annotation id N]" for error messages.
+        image_dir: folder of the images.
+        aspect_ratio: width / height of the network input.
+
+    Raises:
+        ValueError: naming `source` for a missing field, a wrong keypoint
+            count, an unknown image id or a malformed box.
+    """
+    for field in ("image_id", "bbox", "keypoints"):
+        if field not in ann:
+            raise ValueError(f"{source}: missing field {field!r}. Received fields: {sorted(ann)}")
+    try:
+        keypoints = np.asarray(ann["keypoints"], dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: keypoints must be numbers. Received: {ann['keypoints']!r}") from None
+    if keypoints.size != 3 * COCO.num_joints:
+        raise ValueError(
+            f"{source}: keypoints must hold {COCO.num_joints} (x, y, v) triples "
+            f"({3 * COCO.num_joints} numbers). Received: {keypoints.size} numbers"
+        )
+    keypoints = keypoints.reshape(COCO.num_joints, 3)
+    if ann.get("iscrowd", 0) or not np.any(keypoints[:, 2] > 0):
+        return None
+    if ann["image_id"] not in images:
+        raise ValueError(f"{source}: image_id {ann['image_id']!r} is not among the file's images")
+    image = images[ann["image_id"]]
+    if not isinstance(image.get("file_name"), str):
+        raise ValueError(f"{source}: image {ann['image_id']!r} has no file_name. "
+                         f"Received fields: {sorted(image)}")
+    box = _clean_box(source, ann["bbox"], image)
+    if box is None:
+        return None
+    center, scale = box_to_center_scale(box, aspect_ratio)
+    visible = (keypoints[:, 2] > 0).astype(np.float32)
+    return make_record(
+        source,
+        COCO.num_joints,
+        os.path.join(image_dir, image["file_name"]),
+        center,
+        scale,
+        keypoints[:, :2] * visible[:, None],
+        visible,
+        image_id=int(ann["image_id"]),
+    )
 
 
 def box_to_center_scale(box, aspect_ratio, padding=BOX_PADDING):
@@ -125,7 +152,10 @@ def _image_info(coco, image_id, source):
 
 def _clean_box(source, bbox, image):
     """Clips an (x, y, w, h) box to the image; None when nothing is left."""
-    values = np.asarray(bbox, dtype=np.float64).reshape(-1)
+    try:
+        values = np.asarray(bbox, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        values = np.zeros(0)
     if values.size != 4 or not np.all(np.isfinite(values)):
         raise ValueError(f"{source}: bbox must be [x, y, w, h]. Received: {bbox!r}")
     x, y, w, h = values

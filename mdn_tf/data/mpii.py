@@ -145,32 +145,42 @@ def _load_json(path, image_dir, adjust_box):
             f"{path}: expected a JSON list of MPII person dicts. "
             f"Received: {type(people).__name__}"
         )
-    records = []
-    for index, person in enumerate(people):
-        source = f"{path}[{index}]"
-        if not isinstance(person, dict):
-            raise ValueError(f"{source}: expected a person dict. Received: {person!r}")
-        missing = [field for field in _JSON_FIELDS if field not in person]
-        if missing:
-            raise ValueError(
-                f"{source}: missing field {missing[0]!r}; an MPII JSON record has "
-                f"{list(_JSON_FIELDS)}. Received fields: {sorted(person)}"
-            )
-        _check_joint_count(source, "joints", person["joints"])
-        _check_joint_count(source, "joints_vis", person["joints_vis"])
-        records.append(
-            _to_record(
-                source,
-                os.path.join(image_dir, person["image"]),
-                person["center"],
-                _as_float(source, "scale", person["scale"]),
-                person["joints"],
-                person["joints_vis"],
-                adjust_box,
-                image_id=person["image"],
-            )
+    return [
+        json_person_record(path, index, person, image_dir, adjust_box)
+        for index, person in enumerate(people)
+    ]
+
+
+def json_person_record(path, index, person, image_dir, adjust_box=True):
+    """One person dict of an MPII JSON file as a `PoseRecord` (what `load_annotations` reads).
+
+    Raises:
+        ValueError: "<path>[<index>]: <what is wrong>" for a missing field, a
+            wrong joint count or a non-numeric or non-finite value.
+    """
+    source = f"{path}[{index}]"
+    if not isinstance(person, dict):
+        raise ValueError(f"{source}: expected a person dict. Received: {person!r}")
+    missing = [field for field in _JSON_FIELDS if field not in person]
+    if missing:
+        raise ValueError(
+            f"{source}: missing field {missing[0]!r}; an MPII JSON record has "
+            f"{list(_JSON_FIELDS)}. Received fields: {sorted(person)}"
         )
-    return records
+    if not isinstance(person["image"], str) or not person["image"]:
+        raise ValueError(f"{source}: image must be a file name. Received: {person['image']!r}")
+    _check_joint_count(source, "joints", person["joints"])
+    _check_joint_count(source, "joints_vis", person["joints_vis"])
+    return _to_record(
+        source,
+        os.path.join(image_dir, person["image"]),
+        person["center"],
+        _as_float(source, "scale", person["scale"]),
+        person["joints"],
+        person["joints_vis"],
+        adjust_box,
+        image_id=person["image"],
+    )
 
 
 def _check_joint_count(source, name, value):

@@ -24,14 +24,13 @@ import os
 
 import tensorflow as tf
 
-from mdn_tf.data import transforms
+from mdn_tf.data import bad_images, image_files, transforms
 from mdn_tf.data.records import stack_records
 from mdn_tf.data.targets import MDNCodec
 from mdn_tf.skeleton import get_skeleton
 
 DEFAULT_INPUT_SIZE = {"mpii": (256, 256), "coco": (256, 192)}
 DEFAULT_STRIDE = 4
-_JPEG_TAIL = 4096  # bytes searched for the end-of-image marker (padding may follow it)
 
 
 def build_dataset(
@@ -51,6 +50,8 @@ def build_dataset(
     with_meta=False,
     input_context=None,
     check_images=False,
+    on_bad_image="error",
+    bad_image_log=None,
 ):
     """Builds a batched, prefetched `tf.data.Dataset` of crops and MDN targets.
 
@@ -82,17 +83,28 @@ def build_dataset(
         input_context: a `tf.distribute.InputContext` (from
             `strategy.distribute_datasets_from_function`); shards the records
             and uses the per-replica batch size. Defaults to None.
-        check_images: decode every image once before building (slow: seconds
-            per thousand images) so that any undecodable file is reported
-            with its record up front. Without it, non-JPEG and truncated
-            files are still reported with their path during iteration.
+        check_images: decode every image once before building (seconds per
+            thousand images, in threads) so that the first undecodable file
+            is reported with its record before anything runs. Without it,
+            such a file is met during iteration (see `on_bad_image`).
             Defaults to False.
+        on_bad_image: what an image that cannot be read or decoded does
+            during iteration. "error": iteration fails with an
+            `InvalidArgumentError` "bad image <path> (<record>): <reason>"
+            (`bad_images.call_with_one_line_errors` makes it one line).
+            "skip": the example is left out and `bad_image_log` records it
+            (missing files are then skipped too instead of raising
+            `FileNotFoundError` here). Defaults to "error".
+        bad_image_log: a `bad_images.BadImageLog` that records the bad files
+            met (share one between datasets to announce each file once).
+            Defaults to a new log that prints each skipped file once.
 
     Returns:
         A `tf.data.Dataset` of `(image, targets)` or `(image, targets, meta)`.
 
     Raises:
-        FileNotFoundError: naming the records whose image file is missing.
+        FileNotFoundError: naming the records whose image file is missing
+            (`on_bad_image="error"`).
         ValueError: for an empty record list or mismatched joint counts, and
             with `check_images`, naming the first undecodable image.
 
@@ -118,7 +130,9 @@ def build_dataset(
             f"codec must have map_size={map_size} and {skeleton.num_joints} joints. "
             f"Received: map_size={codec.map_size}, {codec.num_joints} joints"
         )
-    _check_images_exist(records)
+    bad_images.check_mode(on_bad_image)
+    if on_bad_image == "error":
+        _check_images_exist(records)
     if check_images:
         check_image_files(records)
     arrays = stack_records(records)
@@ -143,6 +157,11 @@ def build_dataset(
         dataset = dataset.repeat()
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
+    # Seeds are paired before bad examples can drop out, so skipping one
+    # leaves every other example's augmentation unchanged.
+    dataset = bad_images.decode_stage(
+        dataset, [r.source for r in records], on_bad_image, bad_image_log
+    )
 
     def parse(example, element_seed):
         return parse_example(
@@ -168,49 +187,28 @@ def _check_images_exist(records):
         )
 
 
-def check_image_files(records):
-    """Decodes every record's image once; raises naming the first that fails.
+def check_image_files(records, workers=None):
+    """Decodes every record's image once (in threads); raises naming the first that fails.
 
-    The in-graph check of `decode_jpeg_checked` catches files that are not
-    JPEGs or are cut short; damage inside the compressed data only shows
-    when libjpeg decodes it, and its error does not name the file. This
-    eager pass does, at the cost of one full decode per image.
+    The same decode as training (`image_files.decode_image`); `mdn-tf
+    check-data` reports every bad file instead of the first.
 
     Raises:
-        ValueError: "<record source>: cannot decode JPEG <path>: <reason>".
+        ValueError: "<record source>: cannot decode JPEG <path>: <reason>",
+            for the first bad record in `records` order.
     """
+    paths = list(dict.fromkeys(r.image for r in records))
+    problems = dict(zip(paths, image_files.scan(paths, workers)))
     for record in records:
-        try:
-            decode_jpeg_checked(tf.io.read_file(record.image), record.image)
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
-            reason = error.message.strip().splitlines()[-1]
+        problem = problems[record.image][0]
+        if problem is not None:
             raise ValueError(
-                f"{record.source or 'record'}: cannot decode JPEG {record.image}: {reason}"
-            ) from None
+                f"{record.source or 'record'}: cannot decode JPEG {record.image}: {problem[1]}"
+            )
 
 
 def _read_file(example):
     return {**example, "contents": tf.io.read_file(example["image"])}
-
-
-def decode_jpeg_checked(contents, path):
-    """Decodes RGB JPEG bytes; a non-JPEG or truncated file fails naming `path`.
-
-    libjpeg errors do not name the file, so the start-of-image marker and an
-    end-of-image marker near the end are checked first, in the graph.
-    """
-    tail = tf.io.decode_raw(
-        tf.strings.substr(contents, tf.maximum(tf.strings.length(contents) - _JPEG_TAIL, 0), _JPEG_TAIL),
-        tf.uint8,
-    )
-    has_end = tf.reduce_any((tail[:-1] == 0xFF) & (tail[1:] == 0xD9))
-    ok = tf.io.is_jpeg(contents) & has_end
-    check = tf.debugging.Assert(
-        ok, ["corrupt or truncated JPEG (no JPEG start/end marker):", path], summarize=1
-    )
-    with tf.control_dependencies([check]):
-        image = tf.io.decode_jpeg(contents, channels=3)
-    return tf.image.convert_image_dtype(image, tf.float32)
 
 
 def parse_example(example, codec, skeleton, input_size, is_training, seed, with_meta=False):
@@ -218,7 +216,8 @@ def parse_example(example, codec, skeleton, input_size, is_training, seed, with_
 
     Args:
         example: a dict of one record's tensors (`stack_records` fields,
-            optionally with "contents", the file bytes already read).
+            optionally with "pixels", the decoded uint8 image, or "contents",
+            the file bytes already read).
         codec: the `MDNCodec` building the targets.
         skeleton: the `Skeleton` (its flip permutation).
         input_size: `(height, width)` of the crop.
@@ -226,10 +225,15 @@ def parse_example(example, codec, skeleton, input_size, is_training, seed, with_
         seed: `[2]` int64 stateless seed of this element.
         with_meta: also return the meta dict.
     """
-    # Files are read here, after shuffling, so the shuffle buffer holds
-    # records rather than image bytes (unless the bytes were cached).
-    contents = example["contents"] if "contents" in example else tf.io.read_file(example["image"])
-    image = decode_jpeg_checked(contents, example["image"])
+    # build_dataset decodes in `bad_images.decode_stage` (after shuffling, so
+    # the shuffle buffer holds records rather than images) and passes
+    # "pixels"; a caller of this function alone may pass "contents" or neither.
+    if "pixels" in example:
+        pixels = example["pixels"]
+    else:
+        contents = example["contents"] if "contents" in example else tf.io.read_file(example["image"])
+        pixels = image_files.decode_image(contents)
+    image = tf.image.convert_image_dtype(pixels, tf.float32)
     center, scale = example["center"], example["scale"]
     rotation, flip = tf.constant(0.0), tf.constant(False)
     if is_training:

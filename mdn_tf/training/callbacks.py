@@ -33,6 +33,49 @@ class ValidationMetric(keras.callbacks.Callback):
             logs[self.name] = float(self.evaluate(self.model))
 
 
+class BadImages(keras.callbacks.Callback):
+    """Applies `--on-bad-image` to what the training pipeline met (a `BadImageLog`).
+
+    "error": raises `BadImageError` (one line naming the file) at the end of
+    the batch during which the pipeline met the first bad image. "skip":
+    adds `skipped_images` (examples left out so far) to the epoch logs, so
+    the progress bar and TensorBoard show it, and prints the count. tf.data
+    reads ahead of training (prefetching), so "so far" can include examples
+    of the first batches of the next epoch.
+
+    Args:
+        log: the pipeline's `mdn_tf.data.bad_images.BadImageLog`.
+        on_bad_image: "error" or "skip".
+    """
+
+    def __init__(self, log, on_bad_image):
+        super().__init__()
+        self.log, self.on_bad_image = log, on_bad_image
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.on_bad_image == "error" and self.log.first is not None:
+            # Ends the epoch's step loop; raising here instead leaves model.fit's
+            # data-stream thread running and the process hangs at exit.
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        line = self.log.first
+        if self.on_bad_image == "error" and line is not None:
+            from mdn_tf.data.bad_images import TRAINING_HINT, BadImageError
+
+            # First in the callback list: no checkpoint or backup of this epoch is written.
+            raise BadImageError(line + TRAINING_HINT)
+        if self.on_bad_image != "skip":
+            return
+        files, examples = self.log.counts()
+        if logs is not None:
+            logs["skipped_images"] = float(examples)
+        if files:
+            print(f"epoch {epoch + 1}: {examples} example{'s' * (examples != 1)} skipped so far, "
+                  f"from {files} bad image file{'s' * (files != 1)} (the input pipeline reads "
+                  "ahead, so this can count a few of the next epoch's)", flush=True)
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves `epoch_{NNN}.weights.h5` after every epoch, keeping the newest `keep`.
 
