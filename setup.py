@@ -60,6 +60,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mdn_tf", "mdn_tf.*"]),
     # Compiled by BuildMassDisplacementOp, not by setuptools' own compiler call.
+    # optional: a skipped or failed build leaves no file, and setuptools then
+    # copies nothing into the source tree (`pip install -e .` with MDN_TF_BUILD_OP=0
+    # used to fail with "can't copy ...: doesn't exist").
     ext_modules=[
         Extension(
             "mdn_tf.ops._mass_displacement_ops",
@@ -67,9 +70,11 @@ setup(
                 "custom_ops/mass_displacement/cc/ops/mass_displacement_ops.cc",
                 "custom_ops/mass_displacement/cc/kernels/mass_displacement_kernels.cc",
             ],
+            optional=True,
         )
     ],
     cmdclass={"build_ext": BuildMassDisplacementOp},
+    entry_points={"console_scripts": ["mdn-tf = mdn_tf.cli.main:main"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
@@ -80,7 +85,9 @@ setup(
         "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in; training logs need it
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # jax (CPU wheels) for the Keras-backend tests; PyTorch is installed by
+        # .ci/run itself (torch==2.13.0, a CPU build on the CI machines).
+        "test": ["pytest>=8", "jax>=0.10"],
         "dev": ["pytest>=8", "pytest-xdist>=3"],
     },
 )

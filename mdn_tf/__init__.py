@@ -7,7 +7,14 @@ Subpackages, imported on demand so that importing the layer stays cheap:
 `mdn_tf.models` (ResNet-OS16, Hourglass, small; baseline/posthoc/stn/mdn),
 `mdn_tf.losses`, `mdn_tf.training` (the train_mpii/train_coco run),
 `mdn_tf.evaluation` (PCKh, COCO AP), `mdn_tf.inference` (decoding, flip
-test) and `mdn_tf.export` (SavedModel for TF Serving).
+test), `mdn_tf.export` (SavedModel for TF Serving), `mdn_tf.cli` (the
+`mdn-tf` command) and `mdn_tf.cache` (the cache folder).
+
+Importing `mdn_tf` imports the layer, and with it Keras: that registers
+`MassDisplacement` with Keras, so `.keras` files that hold it load after a
+plain `import mdn_tf`. (A lazy import would start the `mdn-tf` command about
+4 s sooner, but would make `import mdn_tf; keras.models.load_model(...)`
+fail with "Could not locate class"; a library import must not have that trap.)
 """
 
 from mdn_tf.layers.mass_displacement import MassDisplacement

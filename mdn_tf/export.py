@@ -9,10 +9,21 @@ load it: a SavedModel holding the compiled op would fail there with
 "Op type not registered".
 
 Signatures:
-- `serving_default`: images `[N, H, W, 3]` uint8 (any H, W; row n holds
-  person n) and boxes `[N, 4]` float32 (x, y, w, h) -> keypoints
-  `[N, J, 2]` (x, y) in image pixels and scores `[N, J]`.
+- `serving_default`, in the layout of `tf.image.crop_and_resize`: images
+  `[N, H, W, 3]` uint8, boxes `[K, 4]` float32 (x, y, w, h) in image pixels
+  and box_indices `[K]` int32 (the image row of each box) -> keypoints
+  `[K, J, 2]` (x, y) in image pixels and scores `[K, J]`. A photo with three
+  people is sent once, with three boxes pointing at it. The signature checks
+  in-graph that box_indices lie in [0, N), that there is one index per box
+  and that boxes are finite with positive width and height.
 - `whole_image`: images only; each box covers the whole image.
+
+Photos of different sizes cannot share the `images` tensor. Send them in
+separate requests, or pad each to the largest height and width with zeros
+at the bottom and right, keeping the boxes in each photo's own pixel
+coordinates: the crops read zeros outside a photo either way, so padded and
+unpadded photos give identical keypoints (tested). `whole_image` would see
+the padding, so it takes one size per request.
 """
 
 import os
@@ -20,7 +31,7 @@ import os
 import keras
 import tensorflow as tf
 
-from mdn_tf.inference.predict import BOX_PADDING, crop_people, predict_keypoints
+from mdn_tf.inference.predict import BOX_PADDING, crop_boxes, predict_keypoints
 from mdn_tf.ops.mass_displacement import pure_tensorflow
 from mdn_tf.skeleton import get_skeleton
 
@@ -38,22 +49,36 @@ class _PoseServer(tf.Module):
         self._flip_permutation = flip_permutation
         self._quarter_offset = quarter_offset
         self._padding = padding
+        self._num_joints = int(model.output["final"].shape[-1])
 
-    def keypoints(self, images, boxes):
-        crops, inverse = crop_people(images, boxes, self._input_size, self._padding)
-        keypoints, scores = predict_keypoints(
-            self.model, crops, inverse, self._flip_permutation, self._quarter_offset
-        )
+    def keypoints(self, images, boxes, box_indices):
+        def predict():
+            crops, inverse = crop_boxes(images, boxes, box_indices, self._input_size,
+                                        self._padding)
+            return predict_keypoints(
+                self.model, crops, inverse, self._flip_permutation, self._quarter_offset
+            )
+
+        def nobody():
+            # A photo where the detector found no one is an ordinary request;
+            # the network itself cannot run on an empty batch.
+            return tf.zeros([0, self._num_joints, 2]), tf.zeros([0, self._num_joints])
+
+        keypoints, scores = tf.cond(tf.shape(boxes)[0] > 0, predict, nobody)
         return {"keypoints": keypoints, "scores": scores}
 
     @tf.function(
         input_signature=[
             tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),
             tf.TensorSpec([None, 4], tf.float32, name="boxes"),
+            tf.TensorSpec([None], tf.int32, name="box_indices"),
         ]
     )
-    def serve(self, images, boxes):
-        return self.keypoints(images, boxes)
+    def serve(self, images, boxes, box_indices):
+        # A bad index would otherwise fail deep inside the crop loop (or, on a
+        # GPU, gather zeros silently); TF Serving answers with these messages.
+        with tf.control_dependencies(_check_boxes(images, boxes, box_indices)):
+            return self.keypoints(images, boxes, box_indices)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
     def serve_whole_image(self, images):
@@ -63,7 +88,34 @@ class _PoseServer(tf.Module):
         size = tf.stack([shape[2], shape[1]]) / self._padding
         origin = 0.5 * (tf.stack([shape[2], shape[1]]) - size)
         boxes = tf.tile(tf.concat([origin, size], 0)[None], [tf.shape(images)[0], 1])
-        return self.keypoints(images, boxes)
+        return self.keypoints(images, boxes, tf.range(tf.shape(images)[0]))
+
+
+def _check_boxes(images, boxes, box_indices):
+    """In-graph checks of a serving request; their messages reach the client."""
+    num_images = tf.shape(images)[0]
+    num_boxes = tf.shape(boxes)[0]
+    num_indices = tf.shape(box_indices)[0]
+    in_range = tf.reduce_all((box_indices >= 0) & (box_indices < num_images))
+    usable = tf.reduce_all(tf.math.is_finite(boxes)) & tf.reduce_all(boxes[:, 2:] > 0.0)
+    return [
+        tf.debugging.Assert(
+            tf.equal(num_indices, num_boxes),
+            ["box_indices must hold one image index per box (K = rows of boxes). Received:",
+             num_indices, "box_indices for", num_boxes, "boxes"],
+        ),
+        tf.debugging.Assert(
+            in_range,
+            ["box_indices must lie in [0, N), N = number of images; N =", num_images,
+             "Received: box_indices =", box_indices],
+            summarize=100,
+        ),
+        tf.debugging.Assert(
+            usable,
+            ["boxes must be finite (x, y, w, h) with w > 0 and h > 0. Received: boxes =", boxes],
+            summarize=100,
+        ),
+    ]
 
 
 def export_saved_model(model, path, skeleton=None, flip_test=True, quarter_offset=True,

@@ -1,4 +1,5 @@
-"""training/evaluate.py and training/export.py on the built-in sample."""
+"""training/evaluate.py and training/export.py (thin wrappers of `mdn-tf evaluate`
+and `mdn-tf export`) on the built-in sample."""
 
 import json
 import pathlib
@@ -26,21 +27,27 @@ def keras_file(tmp_path_factory):
     return path
 
 
+def _metrics(folder):
+    return json.loads((folder / "metrics.json").read_text())
+
+
 def test_keras_and_exported_saved_model_score_the_same(keras_file, tmp_path, capsys):
-    keras_result = evaluate_cli.main(["--model", str(keras_file), "--max-records", "12",
-                                      "--output-dir", str(tmp_path / "keras")])
+    assert evaluate_cli.main(["--model", str(keras_file), "--max-records", "12",
+                              "--output-dir", str(tmp_path / "keras")]) == 0
     printed = capsys.readouterr().out
     assert "PCKh@0.5" in printed and "flip test on" in printed
     assert (tmp_path / "keras" / "pred_keypoints_mpii.mat").exists()
+    keras_result = _metrics(tmp_path / "keras")["metrics"]
 
-    saved = export_cli.main(["--model", str(keras_file), "--output", str(tmp_path / "saved")])
-    saved_result = evaluate_cli.main(["--model", saved, "--max-records", "12",
-                                      "--output-dir", str(tmp_path / "served")])
-    metrics = json.loads((tmp_path / "served" / "metrics.json").read_text())
+    saved = str(tmp_path / "saved")
+    assert export_cli.main(["--model", str(keras_file), "--output", saved]) == 0
+    assert evaluate_cli.main(["--model", saved, "--max-records", "12",
+                              "--output-dir", str(tmp_path / "served")]) == 0
+    metrics = _metrics(tmp_path / "served")
     assert metrics["flip_test"] == "exported" and metrics["people"] == 12
     # The served graph crops whole images itself; same crops, same keypoints.
     for key in ("Mean", "Head", "Wrist", "AUC"):
-        assert saved_result[key] == pytest.approx(keras_result[key], abs=1e-6), key
+        assert metrics["metrics"][key] == pytest.approx(keras_result[key], abs=1e-6), key
     from mdn_tf.evaluation import read_mpii_predictions
 
     np.testing.assert_allclose(
@@ -55,20 +62,33 @@ def test_coco_evaluation_writes_results_json(tmp_path):
 
     path = tmp_path / "coco.keras"
     build_pose_model("small", "mdn", num_joints=17, input_shape=(64, 48, 3)).save(path)
-    result = evaluate_cli.main(["--dataset", "coco", "--model", str(path), "--no-flip",
-                                "--max-records", "10", "--output-dir", str(tmp_path)])
-    assert 0.0 <= result["AP"] <= 1.0
+    assert evaluate_cli.main(["--dataset", "coco", "--model", str(path), "--no-flip",
+                              "--max-records", "10", "--output-dir", str(tmp_path)]) == 0
+    assert 0.0 <= _metrics(tmp_path)["metrics"]["AP"] <= 1.0
     results = json.loads((tmp_path / "keypoints_results.json").read_text())
     assert results and len(results[0]["keypoints"]) == 51
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
+    assert evaluate_cli.main(["--model", str(tmp_path / "missing.keras")]) == 1
+    assert export_cli.main(["--model", str(tmp_path / "missing.keras"),
+                            "--output", str(tmp_path / "out")]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == [
+        f"mdn-tf evaluate: error: --model must be an existing file or folder. "
+        f"Received: --model {tmp_path / 'missing.keras'}",
+        f"mdn-tf export: error: --model must be an existing file. "
+        f"Received: --model {tmp_path / 'missing.keras'}",
+    ]
 
 
 def test_visualize_writes_prediction_and_panel_figures(keras_file, tmp_path):
     import visualize as visualize_cli
 
-    predictions, panels = visualize_cli.main(["--model", str(keras_file), "--num", "2",
-                                              "--output-dir", str(tmp_path)])
-    for path in (predictions, panels):
-        assert pathlib.Path(path).stat().st_size > 10_000
+    assert visualize_cli.main(["--model", str(keras_file), "--num", "2",
+                               "--output-dir", str(tmp_path)]) == 0
+    for name in ("predictions.png", "mdn_panels.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
 
 
 def test_a_compiled_and_saved_training_model_loads_after_importing_models(tmp_path):

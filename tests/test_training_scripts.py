@@ -1,7 +1,9 @@
-"""training/train_*.py: options, kill-and-resume, two-worker multi_worker run.
+"""training/train_*.py and `mdn-tf train`: options, kill-and-resume, two-worker run.
 
 The scripts run as separate processes, as a user runs them, on a tiny
 configuration of the built-in sample (64 x 64 crops, 32 training people).
+The uninterrupted run of the resume test goes through `mdn-tf train`, so the
+same weights also prove that the command and the script train alike.
 """
 
 import importlib.util
@@ -36,9 +38,13 @@ def sample_data_exists():
     sample_data.sample_data()
 
 
-def _script(dataset, output_dir, *extra, env=None):
-    command = [sys.executable, str(REPO / "training" / f"train_{dataset}.py"),
-               *TINY, "--output-dir", str(output_dir), *extra]
+def _script(dataset, output_dir, *extra, env=None, command_line=False):
+    """training/train_<dataset>.py, or with `command_line` `mdn-tf train --dataset <dataset>`."""
+    if command_line:
+        program = ["-m", "mdn_tf.cli", "train", "--dataset", dataset]
+    else:
+        program = [str(REPO / "training" / f"train_{dataset}.py")]
+    command = [sys.executable, *program, *TINY, "--output-dir", str(output_dir), *extra]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.Popen(command, cwd=REPO, env=environment, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -67,7 +73,7 @@ def _assert_same_weights(path_a, path_b):
 
 def test_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     epochs = ["--epochs", "3"]
-    uninterrupted = _script("mpii", tmp_path / "straight", *epochs)
+    uninterrupted = _script("mpii", tmp_path / "straight", *epochs, command_line=True)
     interrupted = _script("mpii", tmp_path / "killed", *epochs)
     metadata = tmp_path / "killed" / "backup" / "training_metadata.json"
     deadline = time.time() + 240

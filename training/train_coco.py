@@ -5,8 +5,8 @@
     python training/train_coco.py --data-dir /data/coco  # real data, paper defaults
     python training/train_coco.py --help
 
-Options, outputs and resume behaviour: docs/models.md and
-`mdn_tf/training/run.py`.
+The same as `mdn-tf train --dataset coco` (`mdn_tf/cli/train.py`). Options,
+outputs and resume behaviour: docs/models.md and `mdn_tf/training/run.py`.
 """
 
 import os
@@ -15,7 +15,7 @@ import sys
 # Runs from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mdn_tf.training.run import main  # noqa: E402
+from mdn_tf.cli.train import main  # noqa: E402
 
 if __name__ == "__main__":
-    main("coco")
+    sys.exit(main(dataset="coco"))

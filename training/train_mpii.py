@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Trains a Mass Displacement Network on MPII and prints the validation table.
+"""Trains a Mass Displacement Network on MPII and prints the PCKh table.
 
     python training/train_mpii.py                      # built-in sample, CPU, minutes
     python training/train_mpii.py --data-dir /data/mpii  # real data, paper defaults
     python training/train_mpii.py --help
 
-Options, outputs and resume behaviour: docs/models.md and
-`mdn_tf/training/run.py`.
+The same as `mdn-tf train --dataset mpii` (`mdn_tf/cli/train.py`). Options,
+outputs and resume behaviour: docs/models.md and `mdn_tf/training/run.py`.
 """
 
 import os
@@ -15,7 +15,7 @@ import sys
 # Runs from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mdn_tf.training.run import main  # noqa: E402
+from mdn_tf.cli.train import main  # noqa: E402
 
 if __name__ == "__main__":
-    main("mpii")
+    sys.exit(main(dataset="mpii"))

@@ -1,5 +1,9 @@
 """Writes a PNG of pipeline samples: crops with skeletons, targets, displacements, votes.
 
+A developer's view of the data pipeline and the MDN targets (no model
+involved), kept as a script of the checkout; the figures of a trained model
+are `mdn-tf visualize`.
+
 One row per sample; columns:
   1. the network input with the target keypoints and the skeleton's limbs
      (right side red, left side blue, centre green);
@@ -58,7 +62,7 @@ def main(argv=None):
     parser.add_argument("--dataset", choices=("mpii", "coco"), default="mpii")
     parser.add_argument("--annotations", help="annotation file (default: the built-in sample data)")
     parser.add_argument("--images", help="image folder (default: beside the annotations)")
-    parser.add_argument("--root", help="sample-data folder (default data_cache/sample)")
+    parser.add_argument("--root", help="sample-data folder (default <cache>/sample, docs/data.md)")
     parser.add_argument("--num", type=int, default=4, help="samples to draw")
     parser.add_argument("--train", action="store_true", help="apply the training augmentation")
     parser.add_argument("--mode", choices=("within_part", "cross_part"), default="cross_part")

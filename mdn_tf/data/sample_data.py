@@ -14,8 +14,10 @@ so that training, evaluation and the tests run with no download:
     <root>/manifest.json                         what was generated (the cache key)
 
 The readers in `mdn_tf.data.mpii` and `mdn_tf.data.coco` read these exactly
-as they read the real files. The default root is `<repo>/data_cache/sample`
-(ignored by git).
+as they read the real files. The default root is `<cache>/sample`, with
+`<cache>` the mdn_tf cache folder (`mdn_tf.cache`: `$MDN_TF_HOME`, else
+`$KERAS_HOME/mdn_tf`, else `~/.keras/mdn_tf`), never the package or the
+source tree.
 
 The MPII images are made hard in the ways real photos are (see the rates
 below and `mdn_tf.data.synthetic`): occluders of several shapes and fills
@@ -24,27 +26,21 @@ person overlapping the annotated one (sometimes dressed alike), limb-like
 clutter, varied limb widths and clothing, lighting, blur and noise. The
 COCO images share the clutter, clothing, occluder and camera effects.
 
-Command line: `python -m mdn_tf.data.sample_data [--root DIR]`.
+Command line: `mdn-tf sample-data [--root DIR]` (also `python -m mdn_tf.data.sample_data`).
 """
 
-import argparse
 import dataclasses
 import json
 import os
-import time
 
 import numpy as np
 import scipy.io
 
+from mdn_tf import cache
 from mdn_tf.data import synthetic
 from mdn_tf.skeleton import COCO
 
 VERSION = 2  # bump when the drawing changes: cached sets then regenerate
-DEFAULT_ROOT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "data_cache",
-    "sample",
-)
 MPII_IMAGE_SIZE = (240, 320)  # (height, width)
 COCO_IMAGE_SIZE = (240, 320)
 _MPII_SHORT_NAMES = ("rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
@@ -106,6 +102,11 @@ def _paths(root):
     )
 
 
+def default_root():
+    """`<cache>/sample`: where `sample_data()` writes unless told (read at each call)."""
+    return cache.cache_dir("sample")
+
+
 def sample_data(root=None, num_mpii_train=800, num_mpii_valid=1000, num_coco_train=80,
                 num_coco_val=40, seed=0):
     """Returns the paths of the sample dataset, generating it when needed.
@@ -114,7 +115,7 @@ def sample_data(root=None, num_mpii_train=800, num_mpii_valid=1000, num_coco_tra
     records different arguments, so repeated calls are instant.
 
     Args:
-        root: output folder. Defaults to `<repo>/data_cache/sample`.
+        root: output folder. Defaults to `default_root()`, `<cache>/sample`.
         num_mpii_train: MPII training images (one annotated person each).
             Defaults to 800.
         num_mpii_valid: MPII validation images (one annotated person each).
@@ -127,7 +128,7 @@ def sample_data(root=None, num_mpii_train=800, num_mpii_valid=1000, num_coco_tra
     Returns:
         A `SampleData` of file and folder paths.
     """
-    root = os.path.abspath(os.fspath(root or DEFAULT_ROOT))
+    root = os.path.abspath(os.fspath(root or default_root()))
     paths = _paths(root)
     settings = {
         "version": VERSION, "seed": int(seed), "num_mpii_train": int(num_mpii_train),
@@ -528,16 +529,11 @@ def _write_coco(paths, seed, num_train, num_val):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=None, help=f"output folder (default {DEFAULT_ROOT})")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    start = time.time()
-    paths = sample_data(args.root, seed=args.seed)
-    print(f"sample data ready in {time.time() - start:.1f} s under {paths.root}")
-    for field in dataclasses.fields(paths):
-        print(f"  {field.name:18s} {getattr(paths, field.name)}")
+    """`python -m mdn_tf.data.sample_data`: the same as `mdn-tf sample-data`."""
+    from mdn_tf.cli import sample_data as command
+
+    return command.main(argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

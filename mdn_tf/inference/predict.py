@@ -4,9 +4,10 @@
 the network input, run the network (optionally with the flip test), decode
 the final maps and map the keypoints back through the inverse crop
 transform. It is what `mdn_tf.export` puts into SavedModels, and what
-evaluation runs in Python, so the two agree by construction.
+evaluation runs in Python, so the two agree by construction. `crop_boxes`
+takes several boxes per image, in the layout of `tf.image.crop_and_resize`.
 
-Shapes: N people (one image row per person), J joints.
+Shapes: N images, K person boxes on them, J joints.
 """
 
 import tensorflow as tf
@@ -19,8 +20,50 @@ from mdn_tf.inference.flip_test import flip_test_maps
 BOX_PADDING = 1.25  # the crop is the box enlarged by 25%, as in training
 
 
+def crop_boxes(images, boxes, box_indices, input_size, padding=BOX_PADDING):
+    """Crops every person box from the image it indexes, as `tf.image.crop_and_resize`.
+
+    One photo with several people is passed once, with one box per person
+    pointing at it. Images are only gathered one at a time inside the loop,
+    so K boxes on one large photo never hold K copies of it.
+
+    Args:
+        images: `[N, H, W, 3]` uint8 or float in [0, 1].
+        boxes: `[K, 4]` (x, y, w, h) in image pixels.
+        box_indices: `[K]` int32, the image row of each box, in `[0, N)`;
+            not checked here (the exported signature checks it).
+        input_size: `(height, width)` of the network input.
+        padding: box enlargement factor. Defaults to 1.25.
+
+    Returns:
+        crops `[K, height, width, 3]` float32 in [0, 1] and the crop-to-image
+        matrices `[K, 2, 3]` at input resolution.
+    """
+    images = tf.convert_to_tensor(images, name="images")
+    boxes = tf.cast(tf.convert_to_tensor(boxes, name="boxes"), tf.float32)
+    box_indices = tf.cast(tf.convert_to_tensor(box_indices, name="box_indices"), tf.int32)
+    centers = boxes[:, :2] + 0.5 * boxes[:, 2:]
+    # affine_matrix widens the box to the input aspect ratio itself.
+    scales = boxes[:, 2:] * padding / PIXELS_PER_SCALE
+
+    def crop_one(args):
+        index, center, scale = args
+        image = tf.image.convert_image_dtype(tf.gather(images, index), tf.float32)
+        to_input = transforms.affine_matrix(center, scale, input_size)
+        return transforms.warp_image(image, to_input, input_size), transforms.invert_affine(to_input)
+
+    return tf.map_fn(
+        crop_one,
+        (box_indices, centers, scales),
+        fn_output_signature=(
+            tf.TensorSpec(list(input_size) + [3], tf.float32),
+            tf.TensorSpec([2, 3], tf.float32),
+        ),
+    )
+
+
 def crop_people(images, boxes, input_size, padding=BOX_PADDING):
-    """Crops every person box to the network input.
+    """Crops one person box per image row (`crop_boxes` with box n on image n).
 
     Args:
         images: `[N, H, W, 3]` uint8 or float in [0, 1]; row n holds person n.
@@ -32,25 +75,19 @@ def crop_people(images, boxes, input_size, padding=BOX_PADDING):
         crops `[N, height, width, 3]` float32 in [0, 1] and the crop-to-image
         matrices `[N, 2, 3]` at input resolution.
     """
-    images = tf.image.convert_image_dtype(images, tf.float32)
-    boxes = tf.cast(boxes, tf.float32)
-    centers = boxes[:, :2] + 0.5 * boxes[:, 2:]
-    # affine_matrix widens the box to the input aspect ratio itself.
-    scales = boxes[:, 2:] * padding / PIXELS_PER_SCALE
+    images = tf.convert_to_tensor(images, name="images")
+    return crop_boxes(images, boxes, tf.range(tf.shape(images)[0]), input_size, padding)
 
-    def crop_one(args):
-        image, center, scale = args
-        to_input = transforms.affine_matrix(center, scale, input_size)
-        return transforms.warp_image(image, to_input, input_size), transforms.invert_affine(to_input)
 
-    return tf.map_fn(
-        crop_one,
-        (images, centers, scales),
-        fn_output_signature=(
-            tf.TensorSpec(list(input_size) + [3], tf.float32),
-            tf.TensorSpec([2, 3], tf.float32),
-        ),
-    )
+def whole_image_box(height, width, padding=BOX_PADDING):
+    """The (x, y, w, h) box whose padded crop is the whole `height` x `width` image.
+
+    The box is the image shrunk by `padding` about its centre, so that the
+    usual enlargement brings the crop back to the image's edges; the
+    `whole_image` serving signature builds the same box in its graph.
+    """
+    size_x, size_y = width / padding, height / padding
+    return [0.5 * (width - size_x), 0.5 * (height - size_y), size_x, size_y]
 
 
 def maps_to_image(keypoints, inverse_transforms, stride):

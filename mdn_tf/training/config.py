@@ -18,6 +18,9 @@ from mdn_tf.ops.voting_config import COMBINES, KERNELS
 DATASETS = ("mpii", "coco")
 STRATEGIES = ("none", "mirrored", "multi_worker")
 OPTIMIZERS = ("rmsprop", "adam")
+# The pipeline's `on_bad_image` modes (mdn_tf.data.bad_images.ON_BAD_IMAGE; not imported:
+# that module loads TensorFlow, and the command-line help must not).
+ON_BAD_IMAGE = ("error", "skip")
 
 # Built-in sample: a small network on 128-pixel crops (maps 32 x 32).
 # Gradients are clipped to a global norm of 1: the noisy-OR cross-entropy of an
@@ -53,6 +56,16 @@ def build_parser(dataset):
             "generates (once) and trains on the built-in synthetic sample."
         ),
     )
+    return add_arguments(parser, dataset)
+
+
+def add_arguments(parser, dataset=None):
+    """Adds the training options to `parser` and returns it.
+
+    `dataset` None adds both datasets' options (`mdn-tf train --dataset`);
+    `resolve_args` then rejects those of the other dataset.
+    """
+    metric = {"mpii": "PCKh", "coco": "OKS AP"}.get(dataset, "PCKh / OKS AP")
     add = parser.add_argument
     add("--data-dir", help=(
         "real MPII (images/ + annot/{train,valid}.json + annot/gt_valid.mat) or COCO "
@@ -94,11 +107,18 @@ def build_parser(dataset):
     add("--no-untrained-eval", dest="untrained_eval", action="store_false",
         help="skip scoring the untrained network (saves one validation pass)")
     add("--max-train-records", type=int, help="use only the first N training people")
-    if dataset == "mpii":
+    add("--on-bad-image", choices=ON_BAD_IMAGE, default="error",
+        help="a training image that cannot be read or decoded: 'error' stops with one line "
+             "naming the file and why; 'skip' leaves its people out, names each file once and "
+             "counts them at every epoch's end (default error; `mdn-tf check-data` finds them "
+             "all before a run)")
+    if dataset in ("mpii", None):
         # COCO AP is computed over every annotated person, so COCO keeps them all.
-        add("--max-valid-records", type=int, help="use only the first N validation people")
-    if dataset == "coco":
-        add("--detections", help="detector-results JSON for the final evaluation boxes")
+        add("--max-valid-records", type=int, help="use only the first N validation people"
+                                                   + (" (MPII)" if dataset is None else ""))
+    if dataset in ("coco", None):
+        add("--detections", help="detector-results JSON for the final evaluation boxes"
+                                 + (" (COCO)" if dataset is None else ""))
     add("--strategy", choices=STRATEGIES, default="none",
         help="multi_worker reads TF_CONFIG and uses a custom loop (keras issue 20585)")
     add("--mixed-precision", action="store_true")
@@ -125,7 +145,26 @@ def parse_args(dataset, argv=None):
         bad config file or option value.
     """
     parser = build_parser(dataset)
-    args = parser.parse_args(argv)
+    return resolve_args(parser, parser.parse_args(argv), dataset)
+
+
+# Options that only one dataset has (`add_arguments(parser, None)` adds both).
+DATASET_OPTIONS = {"max_valid_records": "mpii", "detections": "coco"}
+
+
+def resolve_args(parser, args, dataset):
+    """Merges `--config` and fills the profile defaults of `parser`'s parsed `args`.
+
+    Returns:
+        `args`, with every option resolved (see `parse_args`).
+
+    Raises:
+        ValueError for a bad config file or option value.
+    """
+    for key, owner in DATASET_OPTIONS.items():
+        if owner != dataset and getattr(args, key, None) is not None:
+            raise ValueError(f"--{key.replace('_', '-')} applies to --dataset {owner} only. "
+                             f"Received: --dataset {dataset}")
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             values = json.load(f)

@@ -61,6 +61,14 @@ class Experiment:
         if args.max_train_records:
             self.train_records = self.train_records[: args.max_train_records]
         self.metric_name = "val_pckh" if args.dataset == "mpii" else "val_ap"
+        from mdn_tf.data.bad_images import BadImageLog
+
+        # One log for every epoch's dataset: each bad file is announced once per run.
+        self.on_bad_image = getattr(args, "on_bad_image", "error")
+        self.bad_images = BadImageLog(
+            announce=self.on_bad_image == "skip",
+            total_files=len({r.image for r in self.train_records}),
+        )
 
     def _load_mpii(self):
         from mdn_tf.data import mpii, sample_data
@@ -182,12 +190,29 @@ class Experiment:
             self.train_records, args.dataset, is_training=True, batch_size=args.batch_size,
             input_size=args.input_size, codec=self.codec, seed=epoch_seed(args.seed, epoch),
             cache=args.sample, input_context=input_context,
+            on_bad_image=self.pipeline_on_bad_image(), bad_image_log=self.bad_images,
+            # Skipped examples are made up from the same epoch's shuffle, so
+            # epoch e stays a function of (--seed, e) and resume stays exact.
+            repeat=self.pipeline_on_bad_image() == "skip",
         )
         dataset = dataset.map(
             lambda images, targets: (images, pack_targets(targets, output_names)),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         return dataset.take(self.steps_per_epoch())
+
+    def pipeline_on_bad_image(self):
+        """The training pipeline's `on_bad_image`.
+
+        Under `model.fit` the pipeline always skips and the `BadImages`
+        callback stops the run in error mode: an error raised inside the
+        data stream would reach the user wrapped in TensorFlow's log of the
+        generator's traceback. The custom loop has no callbacks, so there
+        the pipeline itself raises.
+        """
+        if self.args.strategy == "multi_worker":
+            return self.on_bad_image
+        return "skip"
 
     def training_stream(self, output_names, start_epoch):
         """All epochs from `start_epoch` on, as one dataset (for `model.fit`).
@@ -298,6 +323,7 @@ def fit(args, experiment, strategy):
     start_epoch = min(completed_epochs(backup_dir), args.epochs)
     train = experiment.training_stream(model.output_names, start_epoch)
     from mdn_tf.training.callbacks import (
+        BadImages,
         BestWeights,
         EpochCheckpoint,
         TensorBoardImages,
@@ -305,6 +331,8 @@ def fit(args, experiment, strategy):
     )
 
     callbacks = [
+        # First, so that in error mode nothing is saved after a bad image.
+        BadImages(experiment.bad_images, experiment.on_bad_image),
         # double_checkpoint: a kill during a backup write falls back to the previous one.
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False,
                                          double_checkpoint=True),
@@ -332,8 +360,29 @@ def fit(args, experiment, strategy):
 
 
 def main(dataset, argv=None):
-    """Runs one training job; returns the final metric dict."""
-    args = config_lib.parse_args(dataset, argv)
+    """Parses the command line `argv` (`config.py`) and runs one training job.
+
+    Returns:
+        The final metric dict (None on a non-chief multi_worker worker).
+    """
+    return train(config_lib.parse_args(dataset, argv))
+
+
+def train(args):
+    """Runs one training job of resolved options (`config.parse_args`, `resolve_args`).
+
+    Raises:
+        BadImageError: (a ValueError) one line naming an image that cannot
+            be decoded, in `--on-bad-image error` mode (and for validation
+            images, which are never skipped).
+    """
+    from mdn_tf.data.bad_images import TRAINING_HINT, call_with_one_line_errors
+
+    return call_with_one_line_errors(_train, args, hint=TRAINING_HINT)
+
+
+def _train(args):
+    dataset = args.dataset
     backup_dir = os.path.join(args.output_dir, "backup")
     if args.restart and os.path.exists(args.output_dir):
         shutil.rmtree(args.output_dir)
