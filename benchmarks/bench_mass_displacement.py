@@ -171,14 +171,16 @@ def run_cases(names, combine, budget_s):
     return results
 
 
-def print_table(results, names):
-    impls = [impl for impl, _, _ in implementations()]
+def print_table(results, names, impls):
+    """One markdown row per (case, implementation) that was timed."""
     print("\n| case | implementation | forward (ms) | forward+backward (ms) "
           "| fwd+bwd speed-up of the compiled op |")
     print("|---|---|---:|---:|---:|")
     for name in names:
         compiled = results.get((name, "compiled op"))
         for impl in impls:
+            if (name, impl) not in results:
+                continue
             fwd, both = results[name, impl]
             ratio = f"{both / compiled[1]:.1f}x" if compiled and impl != "compiled op" else ""
             print(f"| {name} | {impl} | {fwd:.1f} | {both:.1f} | {ratio} |")
@@ -219,19 +221,8 @@ def run_other_backends(backends, names, combine, budget_s, batch):
 def print_other_backends_table(results, names):
     labels = [label for label in OTHER_BACKENDS.values()
               if any((name, label) in results for name in names)]
-    if not labels:
-        return
-    print("\n| case | implementation | forward (ms) | forward+backward (ms) "
-          "| fwd+bwd speed-up of the compiled op |")
-    print("|---|---|---:|---:|---:|")
-    for name in names:
-        compiled = results.get((name, "compiled op"))
-        for label in labels:
-            if (name, label) not in results:
-                continue
-            fwd, both = results[name, label]
-            ratio = f"{both / compiled[1]:.1f}x" if compiled else ""
-            print(f"| {name} | {label} | {fwd:.1f} | {both:.1f} | {ratio} |")
+    if labels:
+        print_table(results, names, labels)
 
 
 def forward_keeping_statistics_ms(combine, budget_s):
@@ -343,7 +334,7 @@ def main(argv=None):
     other_results = run_other_backends(other, names, args.combine, args.budget, B)
     results = run_cases(names, args.combine, args.budget)
     results.update(other_results)
-    print_table(results, names)
+    print_table(results, names, [impl for impl, _, _ in implementations()])
     print_other_backends_table(results, names)
     if B == 32:  # the issue's targets are set at the benchmark size
         print_targets(results, names)

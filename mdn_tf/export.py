@@ -31,7 +31,7 @@ import os
 import keras
 import tensorflow as tf
 
-from mdn_tf.inference.predict import BOX_PADDING, crop_boxes, predict_keypoints
+from mdn_tf.inference.predict import BOX_PADDING, crop_boxes, predict_keypoints, whole_image_box
 from mdn_tf.ops.mass_displacement import pure_tensorflow
 from mdn_tf.skeleton import get_skeleton
 
@@ -83,11 +83,8 @@ class _PoseServer(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
     def serve_whole_image(self, images):
         shape = tf.cast(tf.shape(images), tf.float32)
-        # A box covering the image, shrunk so that the 1.25 padding brings the
-        # crop back to the image size.
-        size = tf.stack([shape[2], shape[1]]) / self._padding
-        origin = 0.5 * (tf.stack([shape[2], shape[1]]) - size)
-        boxes = tf.tile(tf.concat([origin, size], 0)[None], [tf.shape(images)[0], 1])
+        box = tf.stack(whole_image_box(shape[1], shape[2], self._padding))
+        boxes = tf.tile(box[None], [tf.shape(images)[0], 1])
         return self.keypoints(images, boxes, tf.range(tf.shape(images)[0]))
 
 

@@ -1,9 +1,9 @@
 """Models, losses, the tf.data pipeline and .keras files on the JAX and PyTorch backends.
 
 Run by `tests/test_keras_backends.py` in a subprocess per backend
-(`KERAS_BACKEND=jax`, `KERAS_BACKEND=torch`); skipped in the TensorFlow
-test process, where `test_models_build.py`, `test_models_training.py` and
-`test_losses.py` cover the same ground. Two environment variables tie the
+(`KERAS_BACKEND=jax`, `KERAS_BACKEND=torch`). In the TensorFlow test
+process only the STN warp test runs; `test_models_build.py`,
+`test_models_training.py` and `test_losses.py` cover the rest there. Two environment variables tie the
 subprocess to the cross-backend `.keras` round trips:
 
 - `MDN_TF_KERAS_FILES_TO_LOAD`: folders (joined by `os.pathsep`) that each
@@ -25,10 +25,12 @@ from mdn_tf import losses
 from mdn_tf.models import BilinearWarp, build_pose_model
 
 BACKEND = keras.backend.backend()
-pytestmark = pytest.mark.skipif(
+# Everything but the STN warp test is covered on TensorFlow by
+# test_models_build.py, test_models_training.py and test_losses.py.
+other_backends_only = pytest.mark.skipif(
     BACKEND == "tensorflow",
     reason="TensorFlow is covered by test_models_build.py, test_models_training.py, "
-           "test_losses.py; this file runs on JAX and PyTorch via test_keras_backends.py",
+           "test_losses.py; this test runs on JAX and PyTorch via test_keras_backends.py",
 )
 TINY = {"small": dict(small_filters=8),
         "hourglass": dict(num_stacks=2, hourglass_filters=16, hourglass_depth=2),
@@ -43,6 +45,7 @@ def _images(batch=2, size=64, seed=0):
     return np.random.default_rng(seed).random((batch, size, size, 3)).astype("float32")
 
 
+@other_backends_only
 @pytest.mark.parametrize("backbone,variant", [
     ("small", "baseline"), ("small", "posthoc"), ("small", "stn"), ("small", "mdn"),
     ("hourglass", "mdn"), ("resnet50", "stn"),
@@ -72,6 +75,7 @@ def test_stn_warp_matches_a_numpy_backward_warp(combine):
                                atol=1e-5)
 
 
+@other_backends_only
 def test_losses_match_numpy():
     rng = np.random.default_rng(0)
     targets = (rng.random((2, 4, 5, 3)) > 0.7).astype("float32")
@@ -117,6 +121,7 @@ def _sample_dataset(output_names, combine, batch=4, size=32):
     return dataset.take(1).cache().repeat(), codec
 
 
+@other_backends_only
 def test_tf_data_pipeline_feeds_fit_and_the_mdn_loss_goes_down():
     keras.utils.set_random_seed(0)
     model = build_pose_model("small", "mdn", combine="noisy_or", input_shape=(32, 32, 3),
@@ -144,6 +149,7 @@ def _files_to_load():
     return [folder for folder in folders.split(os.pathsep) if folder]
 
 
+@other_backends_only
 @pytest.mark.parametrize("folder", _files_to_load() or [None])
 def test_keras_file_saved_under_another_backend_gives_the_same_outputs(folder):
     if folder is None:

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import reference_warp
 from mdn_tf.data.targets import MDNCodec
 from mdn_tf.models import (
     BilinearWarp,
@@ -112,17 +111,6 @@ def test_coco_models_get_the_coco_tree_and_non_square_maps():
     outputs = model(_images(1, 64, 48))
     assert outputs["final"].shape == (1, 16, 12, 17)
     assert outputs["offsets_x"].shape == (1, 16, 12, 33)
-
-
-@pytest.mark.parametrize("combine", ["noisy_or", "additive", "max"])
-def test_stn_warp_matches_a_numpy_backward_warp(combine):
-    rng = np.random.default_rng(4)
-    maps = rng.random((2, 6, 7, 3)).astype(np.float32)
-    edges = [(0, 0), (1, 1), (2, 2), (0, 1), (2, 1)]
-    ox = rng.normal(0, 2.5, (2, 6, 7, 5)).astype(np.float32)  # some reads leave the map
-    oy = rng.normal(0, 2.5, (2, 6, 7, 5)).astype(np.float32)
-    got = BilinearWarp(combine=combine, edges=edges)(maps, ox, oy).numpy()
-    np.testing.assert_allclose(got, reference_warp.backward_warp(maps, ox, oy, edges, 3, combine), atol=1e-5)
 
 
 def test_stn_warp_with_zero_field_is_identity_and_has_offset_gradients():

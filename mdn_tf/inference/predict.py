@@ -83,8 +83,8 @@ def whole_image_box(height, width, padding=BOX_PADDING):
     """The (x, y, w, h) box whose padded crop is the whole `height` x `width` image.
 
     The box is the image shrunk by `padding` about its centre, so that the
-    usual enlargement brings the crop back to the image's edges; the
-    `whole_image` serving signature builds the same box in its graph.
+    usual enlargement brings the crop back to the image's edges. Plain
+    arithmetic, so the `whole_image` serving signature calls it on tensors.
     """
     size_x, size_y = width / padding, height / padding
     return [0.5 * (width - size_x), 0.5 * (height - size_y), size_x, size_y]
