@@ -8,8 +8,10 @@ Three terms, as in the paper (Sec. 3):
 (b) `masked_huber`: Huber loss on the displacements ox, oy, only inside the
     epsilon_c-vicinity mask of each edge's source joint;
 (c) `final_map_loss`: on the voted (or warped) maps, binary cross-entropy
-    against epsilon_m = 1 disks for noisy-OR and max (probabilities clipped
-    to `[eps, 1 - eps]`), mean squared error against Gaussians for additive.
+    for noisy-OR and max (probabilities clipped to `[eps, 1 - eps]`), mean
+    squared error for additive. Which target goes with which rule (the
+    codec's own targets voted like the model, or the paper's disks and
+    Gaussians) is decided in one place, `mdn_tf.final_supervision`.
 
 Each function returns one value per example (`[B]`); weights and masks
 multiply per pixel and channel, so a missing joint (weight 0) contributes
@@ -105,7 +107,8 @@ def _tangent_log(values, floor):
                      math.log(floor) + (values - floor) / floor)
 
 
-def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6, floor=None):
+def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6, floor=None,
+                   scale=1.0):
     """Loss on the final (voted or warped) maps.
 
     Args:
@@ -120,6 +123,9 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
             `floor`, log(p) and log(1 - p) continue along their tangent, so
             no pixel contributes more than 1 / floor (noisy-OR, max).
             Defaults to None (clipped at `epsilon`).
+        scale: additive only: the error is `(maps - targets) / scale`, so a
+            voted target whose peak is the number of voting pixels keeps an
+            O(1) loss (`mdn_tf.final_supervision`). Defaults to 1.0.
 
     Returns:
         `[B]` mean binary cross-entropy (noisy-OR, max) or squared error
@@ -133,7 +139,7 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
     maps = ops.cast(maps, "float32")
     targets = ops.cast(targets, "float32")
     if combine == "additive":
-        loss = ops.square(maps - targets)
+        loss = ops.square((maps - targets) / scale)
     elif floor is not None:
         loss = -(targets * _tangent_log(maps, floor)
                  + (1.0 - targets) * _tangent_log(1.0 - maps, floor))
@@ -238,29 +244,37 @@ class FinalMapLoss(keras.losses.Loss):
 
     Args:
         combine: "noisy_or", "additive" or "max". Defaults to "noisy_or".
+        floor: see `final_map_loss`. Defaults to None.
+        scale: see `final_map_loss`. Defaults to 1.0.
     """
 
-    def __init__(self, combine="noisy_or", floor=None, name="final_map_loss",
+    def __init__(self, combine="noisy_or", floor=None, scale=1.0, name="final_map_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if combine not in COMBINES:
             raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
         if floor is not None and not (isinstance(floor, (int, float)) and 0 < floor < 0.5):
             raise ValueError(f"floor must be None or a number in (0, 0.5). Received: floor={floor!r}")
+        if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and scale > 0):
+            raise ValueError(f"scale must be a positive number. Received: scale={scale!r}")
         self.combine = combine
         self.floor = None if floor is None else float(floor)
+        self.scale = float(scale)
 
     def call(self, y_true, y_pred):
         targets, weights = _unpack(y_true, y_pred)
-        return final_map_loss(targets, y_pred, self.combine, weights, floor=self.floor)
+        return final_map_loss(targets, y_pred, self.combine, weights, floor=self.floor,
+                              scale=self.scale)
 
     def get_config(self):
-        return {**super().get_config(), "combine": self.combine, "floor": self.floor}
+        return {**super().get_config(), "combine": self.combine, "floor": self.floor,
+                "scale": self.scale}
 
 
 def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight=1.0,
                  offset_weight=1.0, final_weight=1.0, intermediate_weight=1.0,
-                 huber_delta=1.0, final_floor=None):
+                 huber_delta=1.0, final_floor=None, final_supervision=None,
+                 heatmap_radius=3.0):
     """Returns `(loss, loss_weights)` dicts for `model.compile`.
 
     Args:
@@ -270,17 +284,21 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         combine: the model's combine rule. Defaults to "noisy_or".
         heatmap_weight: weight of (a) on "heatmaps". Defaults to 1.0.
         offset_weight: weight of (b) on each of "offsets_x", "offsets_y".
-            Not used by `stn`: Eq. 3's targets (joint minus pixel) are
-            scatter targets; a backward warp that follows them reads the
-            joint's peak from every pixel of the vicinity and spreads it
-            into a plateau. The STN field is trained by (c) alone, end to
-            end, as the paper's Spatial Transformer baseline. Defaults to 1.0.
+            For `stn` the targets are the codec's gather displacements
+            (`MDNCodec(displacements="gather")`): Eq. 3's scatter targets
+            would make the warp read the joint's peak from every pixel of
+            the vicinity and spread it into a plateau. Defaults to 1.0.
         final_weight: weight of (c) on "final". Defaults to 1.0.
         intermediate_weight: weight of (a) on each "stack_k_heatmaps"
             (Hourglass intermediate supervision). Defaults to 1.0.
         huber_delta: Huber threshold of (b). Defaults to 1.0.
         final_floor: gradient bound of (c)'s cross-entropy (`floor` of
             `final_map_loss`). Defaults to None.
+        final_supervision: the `FinalSupervision` whose target the data
+            codec builds; its `combine` must be `combine`. Defaults to
+            `FinalSupervision(combine)` (voted target).
+        heatmap_radius: the codec's eps_c (scale of the additive voted
+            target). Defaults to 3.0.
 
     Returns:
         `(losses, loss_weights)`, keyed by output name; outputs without a
@@ -294,14 +312,24 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         raise ValueError(f"variant must be one of {variants}. Received: variant={variant!r}")
     if combine not in COMBINES:
         raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
+    from mdn_tf.final_supervision import FinalSupervision
+
+    if final_supervision is None:
+        final_supervision = FinalSupervision(combine)
+    elif final_supervision.combine != combine:
+        raise ValueError(
+            f"final_supervision must be of the model's combine rule {combine!r}. "
+            f"Received: final_supervision.combine={final_supervision.combine!r}"
+        )
     losses, weights = {}, {}
     for name in output_names:
         if name == "heatmaps":
             losses[name], weights[name] = HeatmapBCE(), heatmap_weight
         elif name.startswith("stack_") and name.endswith("_heatmaps"):
             losses[name], weights[name] = HeatmapBCE(), intermediate_weight
-        elif name in ("offsets_x", "offsets_y") and variant != "stn":
+        elif name in ("offsets_x", "offsets_y"):
             losses[name], weights[name] = MaskedHuber(huber_delta), offset_weight
         elif name == "final" and variant in ("stn", "mdn"):
-            losses[name], weights[name] = FinalMapLoss(combine, final_floor), final_weight
+            losses[name] = final_supervision.loss(heatmap_radius, final_floor)
+            weights[name] = final_weight
     return losses, weights

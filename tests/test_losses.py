@@ -139,12 +139,12 @@ def test_build_losses_covers_each_variants_outputs():
     assert sorted(baseline) == ["heatmaps"]
 
 
-def test_stn_field_is_trained_by_the_final_map_loss_alone():
-    # Eq. 3's targets (joint minus pixel) are scatter targets: a gather that
-    # followed them would read the joint's peak from the whole vicinity.
+def test_stn_field_is_supervised_with_gather_targets_and_the_final_map_loss():
+    # The STN's offsets are trained towards the codec's gather displacements
+    # (MDNCodec(displacements="gather")), not only through the warped maps.
     names = ["final", "heatmaps", "offsets_x", "offsets_y"]
     stn, _ = losses.build_losses(names, "stn", "noisy_or")
-    assert sorted(stn) == ["final", "heatmaps"]
+    assert sorted(stn) == ["final", "heatmaps", "offsets_x", "offsets_y"]
 
 
 def test_bad_arguments_name_the_argument():

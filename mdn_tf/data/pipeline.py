@@ -42,6 +42,7 @@ def build_dataset(
     stride=DEFAULT_STRIDE,
     codec=None,
     mode="cross_part",
+    final_supervision=None,
     shuffle_buffer=1024,
     seed=0,
     cache=False,
@@ -68,9 +69,14 @@ def build_dataset(
             MPII and (256, 192) for COCO.
         stride: input size / map size. Defaults to 4.
         codec: an `MDNCodec` for the targets. Defaults to
-            `MDNCodec(skeleton, map_size=input_size // stride, mode=mode)`.
+            `MDNCodec(skeleton, map_size=input_size // stride, mode=mode,
+            final_supervision=final_supervision)`.
         mode: voting edges of the default codec, "within_part" or
             "cross_part". Defaults to "cross_part".
+        final_supervision: the model's `FinalSupervision` (its rule, kernel
+            and final-target form; `FinalSupervision.for_model(model)`): the
+            default codec's "final" target is the one its loss expects.
+            Defaults to None (the codec's binary disks).
         shuffle_buffer: shuffle buffer when training. Defaults to 1024.
         seed: seeds the shuffle and the augmentation; a fixed seed gives the
             same sequence every run (a new one every epoch). Defaults to 0.
@@ -124,7 +130,8 @@ def build_dataset(
         )
     map_size = (input_size[0] // stride, input_size[1] // stride)
     if codec is None:
-        codec = MDNCodec(skeleton, map_size=map_size, mode=mode)
+        codec = MDNCodec(skeleton, map_size=map_size, mode=mode,
+                         final_supervision=final_supervision)
     elif tuple(codec.map_size) != map_size or codec.num_joints != skeleton.num_joints:
         raise ValueError(
             f"codec must have map_size={map_size} and {skeleton.num_joints} joints. "

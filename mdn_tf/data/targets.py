@@ -17,9 +17,24 @@ For joints x_j (map coordinates) that are annotated and inside the crop:
 
     with d_e = eps_c for a within-part edge (j == k) and d_e = max(H, W) (the
     map size) for a cross-part edge; elsewhere o_e = 0 and the mask is 0.
-(c) Final targets of the voted maps: a binary disk of radius eps_m (for the
-    noisy-OR combine and cross-entropy) or a Gaussian exp(-|p - x_k|^2 /
-    2 sigma^2) with peak 1 (for the additive combine and an L2 loss).
+(b') Gather displacements, for the STN baseline (`displacements="gather"`):
+    a backward warp reads, at output pixel p, the source map at p + d_e o_e(p).
+    Reading Eq. 3's scatter targets would copy the joint's peak onto every
+    pixel of the vicinity. The gather target magnifies the vicinity of the
+    *target* joint k about its centre by lambda = eps_c / eps_m, reading the
+    source joint's vicinity:
+
+        o_e(p) = (x_j + lambda (p - x_k) - p) / d_e    where |p - x_k| <= eps_c,
+
+    so a pixel within eps_m of x_k reads inside the eps_c disk of x_j and one
+    farther out reads outside it: the warped disk of radius eps_c becomes a
+    disk of radius eps_m (within-part: o_e(p) = (lambda - 1)(p - x_j) / eps_c).
+(c) Final targets of the voted maps, chosen with the rule by
+    `mdn_tf.final_supervision.FinalSupervision`: "voted", the targets (a)
+    and (b) voted like the model (rule, kernel, edges), which a perfect
+    network reproduces exactly; or the paper's forms, a binary disk of
+    radius eps_m ("disk", noisy-OR and max) or a Gaussian exp(-|p - x_k|^2 /
+    2 sigma^2) with peak 1 ("gaussian", additive).
 
 How the normalisation reaches the voting layer: the layer has one scalar
 `displacement_scale`, and an edge list may mix within- and cross-part edges,
@@ -48,7 +63,8 @@ from mdn_tf.skeleton import VOTING_MODES, get_skeleton, voting_edges
 HEATMAP_RADIUS = 3.0  # eps_c in map pixels: 12 input pixels at stride 4
 FINAL_RADIUS = 1.0  # eps_m in map pixels
 FINAL_SIGMA = 1.0  # Gaussian final-target width in map pixels
-FINAL_TARGETS = ("disk", "gaussian")
+FINAL_TARGETS = ("disk", "gaussian", "voted")
+DISPLACEMENTS = ("scatter", "gather")
 
 
 class MDNCodec:
@@ -61,10 +77,16 @@ class MDNCodec:
             "cross_part".
         heatmap_radius: eps_c, radius of the heatmap disks and of the region
             where displacements are defined, in map pixels. Defaults to 3.0.
-        final_target: "disk" (binary, radius eps_m; pair with noisy-OR) or
-            "gaussian" (pair with additive). Defaults to "disk".
+        final_target: "disk" (binary, radius eps_m; the paper's noisy-OR
+            target) or "gaussian" (the paper's additive target). Defaults to
+            "disk". Ignored when `final_supervision` is given.
         final_radius: eps_m in map pixels. Defaults to 1.0.
         final_sigma: Gaussian standard deviation in map pixels. Defaults to 1.0.
+        displacements: "scatter" (Eq. 3, for voting) or "gather" (for the
+            STN's backward warp, (b') above). Defaults to "scatter".
+        final_supervision: a `FinalSupervision`: the rule whose final target
+            the codec builds ("voted": heatmap and displacement targets voted
+            with its rule and kernel along `edges`). Defaults to None.
 
     Example:
 
@@ -84,13 +106,20 @@ class MDNCodec:
         final_target="disk",
         final_radius=FINAL_RADIUS,
         final_sigma=FINAL_SIGMA,
+        final_supervision=None,
+        displacements="scatter",
     ):
         self.skeleton = get_skeleton(skeleton)
+        if final_supervision is not None:
+            final_target = final_supervision.codec_target
         if len(map_size) != 2 or any(int(s) != s or s <= 0 for s in map_size):
             raise ValueError(
                 f"map_size must be a (height, width) pair of positive integers. "
                 f"Received: map_size={map_size!r}"
             )
+        if displacements not in DISPLACEMENTS:
+            raise ValueError(f"displacements must be one of {DISPLACEMENTS}. "
+                             f"Received: displacements={displacements!r}")
         if mode not in VOTING_MODES:
             raise ValueError(f"mode must be one of {VOTING_MODES}. Received: mode={mode!r}")
         if final_target not in FINAL_TARGETS:
@@ -102,12 +131,19 @@ class MDNCodec:
                             ("final_radius", final_radius), ("final_sigma", final_sigma)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive. Received: {name}={value!r}")
+        if final_target == "voted" and final_supervision is None:
+            raise ValueError(
+                'final_target="voted" needs final_supervision (the rule and kernel to vote '
+                "with). Received: final_supervision=None"
+            )
         self.map_size = (int(map_size[0]), int(map_size[1]))
         self.mode = mode
         self.heatmap_radius = float(heatmap_radius)
         self.final_target = final_target
         self.final_radius = float(final_radius)
         self.final_sigma = float(final_sigma)
+        self.final_supervision = final_supervision
+        self.displacements = displacements
         self.edges = voting_edges(self.skeleton, mode)
 
     @property
@@ -157,18 +193,30 @@ class MDNCodec:
         dy = keypoints[:, 1] - ys[..., None]
         dist2 = dx * dx + dy * dy
         disk = tf.cast(dist2 <= self.heatmap_radius ** 2, tf.float32) * weights
-        if self.final_target == "disk":
-            final = tf.cast(dist2 <= self.final_radius ** 2, tf.float32)
-        else:
-            final = tf.exp(-dist2 / (2.0 * self.final_sigma ** 2))
         sources = [s for s, _ in self.edges]
         targets = [t for _, t in self.edges]
         norm = tf.constant(self.edge_normalisers())
-        mask = tf.gather(disk, sources, axis=-1) * tf.gather(weights, targets)
+        if self.displacements == "scatter":
+            mask = tf.gather(disk, sources, axis=-1) * tf.gather(weights, targets)
+            pixels_x = tf.gather(dx, targets, axis=-1) * mask
+            pixels_y = tf.gather(dy, targets, axis=-1) * mask
+        else:  # gather: x_j + lambda (p - x_k) - p = (x_j - x_k) - (lambda - 1) (x_k - p)
+            mask = tf.gather(disk, targets, axis=-1) * tf.gather(weights, sources)
+            magnify = self.heatmap_radius / self.final_radius - 1.0
+            between = tf.gather(keypoints, sources) - tf.gather(keypoints, targets)  # [E, 2]
+            pixels_x = (between[:, 0] - magnify * tf.gather(dx, targets, axis=-1)) * mask
+            pixels_y = (between[:, 1] - magnify * tf.gather(dy, targets, axis=-1)) * mask
+        if self.final_target == "disk":
+            final = tf.cast(dist2 <= self.final_radius ** 2, tf.float32)
+        elif self.final_target == "gaussian":
+            final = tf.exp(-dist2 / (2.0 * self.final_sigma ** 2))
+        else:  # what a network that outputs exactly (a) and (b) votes
+            final = self.final_supervision.vote(
+                disk[None], pixels_x[None], pixels_y[None], self.edges, self.num_joints)[0]
         return {
             "heatmaps": disk,
-            "offsets_x": tf.gather(dx, targets, axis=-1) / norm * mask,
-            "offsets_y": tf.gather(dy, targets, axis=-1) / norm * mask,
+            "offsets_x": pixels_x / norm,
+            "offsets_y": pixels_y / norm,
             "offset_weights": mask,
             "final": final * weights,
             "joint_weights": weights,

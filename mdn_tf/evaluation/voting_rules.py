@@ -24,17 +24,29 @@ from mdn_tf.ops.mass_displacement import mass_displacement
 from mdn_tf.skeleton import get_skeleton
 
 
+NO_VOTING = "none"
+
+
 @dataclasses.dataclass(frozen=True)
 class VotingRule:
-    """A combine rule and kernel: what `MassDisplacement` is built with."""
+    """A combine rule and kernel: what `MassDisplacement` is built with.
+
+    `combine="none"` (`NO_VOTING`) scores the network's own sigmoid
+    heatmaps, without voting.
+    """
 
     combine: str
     kernel: str = "bilinear"
     kernel_size: int = 5
+    sigma: float | None = None  # None: kernel_size / 6
 
     @property
     def name(self):
+        if self.combine == NO_VOTING:
+            return NO_VOTING
         kernel = "bilinear" if self.kernel == "bilinear" else f"kf={self.kernel_size}"
+        if self.kernel == "gaussian" and self.sigma is not None:
+            kernel += f",sigma={self.sigma:.4g}"
         return f"{self.combine}/{kernel}"
 
 
@@ -44,8 +56,8 @@ def predict_with_voting_rules(model, records, skeleton, rules, edges,
     """Keypoints of every record under every voting rule.
 
     Args:
-        model: a `posthoc` or `mdn` pose model (outputs "heatmaps" logits,
-            "offsets_x", "offsets_y" in codec units).
+        model: a `posthoc`, `mdn` or `stn` pose model (outputs "heatmaps"
+            logits, "offsets_x", "offsets_y" in codec units).
         records: `PoseRecord`s.
         skeleton: "mpii", "coco" or a `Skeleton`.
         rules: a sequence of `VotingRule`.
@@ -82,10 +94,14 @@ def predict_with_voting_rules(model, records, skeleton, rules, edges,
         pixels_y = tf.cast(outputs["offsets_y"], tf.float32) * scales_y
         keypoints = []
         for rule in rules:
-            maps = mass_displacement(
-                heatmaps, pixels_x, pixels_y, combine=rule.combine, kernel=rule.kernel,
-                kernel_size=rule.kernel_size, edges=edges, num_targets=num_targets,
-            )
+            if rule.combine == NO_VOTING:
+                maps = heatmaps
+            else:
+                maps = mass_displacement(
+                    heatmaps, pixels_x, pixels_y, combine=rule.combine, kernel=rule.kernel,
+                    kernel_size=rule.kernel_size, sigma=rule.sigma, edges=edges,
+                    num_targets=num_targets,
+                )
             if flip_test:
                 original, mirrored = tf.split(maps, 2, axis=0)
                 maps = 0.5 * (original + unflip_maps(mirrored, flip_permutation))

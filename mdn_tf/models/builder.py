@@ -133,6 +133,7 @@ def build_pose_model(
     input_shape=(256, 256, 3),
     weights=None,
     *,
+    kernel_sigma=None,
     skeleton=None,
     epsilon_c=DEFAULT_EPSILON_C,
     input_range=1.0,
@@ -160,6 +161,8 @@ def build_pose_model(
         combine: "noisy_or", "additive" or "max". Defaults to "noisy_or".
         kernel: "bilinear" or "gaussian". Defaults to "bilinear".
         kernel_size: Gaussian window (odd). Defaults to 5.
+        kernel_sigma: Gaussian standard deviation in map pixels; None for
+            `kernel_size / 6`. Defaults to None.
         input_shape: `(H, W, 3)`, multiples of 16 (ResNet), 8 (small) or
             `4 * 2**hourglass_depth` (Hourglass). Defaults to `(256, 256, 3)`.
         weights: ResNet backbone weights: None, "imagenet" or a local file
@@ -264,11 +267,14 @@ def build_pose_model(
         offsets_y = layers.Add(name="offsets_y_sum", dtype="float32")(
             [heads[2] for heads in stack_heads]
         )
+    if variant == "stn":
+        offsets_x = heads_lib.SoftBound(dtype="float32", name="stn_bound_x")(offsets_x)
+        offsets_y = heads_lib.SoftBound(dtype="float32", name="stn_bound_y")(offsets_y)
     map_height, map_width = input_shape[0] // OUTPUT_STRIDE, input_shape[1] // OUTPUT_STRIDE
     scales_x, scales_y = displacement_scales(edges, map_height, map_width, epsilon_c)
     outputs["final"] = heads_lib.apply_variant(
         variant, logits, offsets_x, offsets_y, edges, scales_x, scales_y,
-        combine=combine, kernel=kernel, kernel_size=kernel_size,
+        combine=combine, kernel=kernel, kernel_size=kernel_size, kernel_sigma=kernel_sigma,
         implementation=implementation, name="final",
     )
     outputs["heatmaps"] = logits

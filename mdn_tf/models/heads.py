@@ -10,6 +10,8 @@ per voting edge, E). The variant decides what happens next:
   voting is applied to stopped-gradient copies, so it only matters at
   inference.
 - `stn`: heatmaps backward-warped by the field (`BilinearWarp`), end to end.
+  Its field is bounded (`SoftBound`, `STN_FIELD_BOUND` codec units) and
+  supervised with gather targets (`MDNCodec(displacements="gather")`).
 - `mdn`: heatmaps voted forward by the field (`MassDisplacement`), end to end.
 
 Displacement heads predict in the units of the data codec's targets
@@ -26,6 +28,37 @@ from mdn_tf.layers.mass_displacement import MassDisplacement
 from mdn_tf.models.stn_warp import BilinearWarp
 
 VARIANTS = ("baseline", "posthoc", "stn", "mdn")
+# The STN field's bound in codec units: 3 eps_c = 9 map pixels within-part, a
+# bit more than the longest gather target (2 eps_c at the vicinity's rim).
+STN_FIELD_BOUND = 3.0
+
+
+@keras.saving.register_keras_serializable(package="mdn_tf")
+class SoftBound(keras.layers.Layer):
+    """`bound * tanh(x / bound)`: the identity near 0, never beyond +-bound.
+
+    Bounds the STN's displacement field, so no read wanders off across the
+    map while the field is still untrained; zero (the identity warp) stays
+    the field's starting point.
+
+    Args:
+        bound: a positive number. Defaults to `STN_FIELD_BOUND`.
+    """
+
+    def __init__(self, bound=STN_FIELD_BOUND, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(bound, bool) or not (isinstance(bound, (int, float)) and bound > 0):
+            raise ValueError(f"bound must be a positive number. Received: bound={bound!r}")
+        self.bound = float(bound)
+
+    def call(self, inputs):
+        return self.bound * keras.ops.tanh(inputs / self.bound)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "bound": self.bound}
 
 
 @keras.saving.register_keras_serializable(package="mdn_tf")
@@ -162,7 +195,7 @@ def apply_pose_heads(x, num_joints, num_edges, name="head"):
 
 
 def apply_variant(variant, logits, offsets_x, offsets_y, edges, scales_x, scales_y,
-                  combine="noisy_or", kernel="bilinear", kernel_size=5,
+                  combine="noisy_or", kernel="bilinear", kernel_size=5, kernel_sigma=None,
                   implementation="auto", name="final"):
     """Turns head outputs into the `final` maps of a variant.
 
@@ -173,7 +206,8 @@ def apply_variant(variant, logits, offsets_x, offsets_y, edges, scales_x, scales
             (unused by `baseline`).
         edges: the E `(source, target)` voting edges.
         scales_x, scales_y: E factors from codec units to pixels.
-        combine, kernel, kernel_size: voting options (`MassDisplacement`);
+        combine, kernel, kernel_size, kernel_sigma: voting options
+            (`MassDisplacement`'s combine, kernel, kernel_size, sigma);
             `stn` uses only `combine` (its warp is bilinear).
         implementation: `MassDisplacement` implementation. Defaults to "auto".
         name: name of the output layer. Defaults to "final".
@@ -198,6 +232,6 @@ def apply_variant(variant, logits, offsets_x, offsets_y, edges, scales_x, scales
         pixels_x = StopGradient(name=f"{name}_stop_x")(pixels_x)
         pixels_y = StopGradient(name=f"{name}_stop_y")(pixels_y)
     return MassDisplacement(
-        combine=combine, kernel=kernel, kernel_size=kernel_size, edges=edges,
+        combine=combine, kernel=kernel, kernel_size=kernel_size, sigma=kernel_sigma, edges=edges,
         num_targets=num_targets, implementation=implementation, dtype="float32", name=name,
     )(probabilities, pixels_x, pixels_y)

@@ -76,7 +76,13 @@ def add_arguments(parser, dataset=None):
     add("--variant", choices=VARIANTS, default="mdn")
     add("--combine", choices=COMBINES, help="default: additive on the sample, noisy_or on real data")
     add("--kernel", choices=KERNELS, default="bilinear")
-    add("--kernel-size", type=int, default=5)
+    add("--kernel-size", type=int, default=5, help="Gaussian window kf (odd)")
+    add("--kernel-sigma", type=float, default=None,
+        help="Gaussian standard deviation in map pixels (default kf/6)")
+    add("--final-target", choices=("voted", "paper"), default="voted",
+        help="final-map target: 'voted' (the heatmap and displacement targets voted like "
+             "the model; a perfect network is the loss minimum) or 'paper' (disk for "
+             "noisy-OR/max, Gaussian for additive)")
     add("--edges", choices=("within_part", "cross_part"),
         help="default: within_part on the sample, cross_part on real data")
     add("--input-size", type=int, nargs=2, metavar=("H", "W"))

@@ -45,14 +45,22 @@ class Experiment:
 
     def __init__(self, args):
         from mdn_tf.data.targets import MDNCodec
+        from mdn_tf.final_supervision import FinalSupervision
 
         self.args = args
         self.dataset = args.dataset
         height, width = args.input_size
+        # The one pairing of the rule with its final target (the codec) and loss.
+        stn = args.variant == "stn"  # gathers (backward warp) instead of voting
+        self.final_supervision = FinalSupervision(
+            args.combine, args.kernel, args.kernel_size, args.kernel_sigma,
+            form=args.final_target, warp=stn,
+        )
         self.codec = MDNCodec(
             args.dataset, map_size=(height // 4, width // 4), mode=args.edges,
-            final_target="gaussian" if args.combine == "additive" else "disk",
-            **({"final_sigma": args.final_sigma} if getattr(args, "final_sigma", None) else {}),
+            final_supervision=self.final_supervision,
+            displacements="gather" if stn else "scatter",
+            **({"final_sigma": args.final_sigma} if args.final_sigma else {}),
         )
         if args.dataset == "mpii":
             self._load_mpii()
@@ -149,7 +157,8 @@ class Experiment:
         return build_pose_model(
             args.backbone, args.variant, num_joints=self.codec.num_joints,
             edges=args.edges, combine=args.combine, kernel=args.kernel,
-            kernel_size=args.kernel_size, input_shape=(*args.input_size, 3),
+            kernel_size=args.kernel_size, kernel_sigma=args.kernel_sigma,
+            input_shape=(*args.input_size, 3),
             weights=args.weights, skeleton=args.dataset,
             epsilon_c=self.codec.heatmap_radius, num_stacks=args.num_stacks,
             hourglass_filters=args.hourglass_filters, small_filters=args.small_filters,
@@ -164,7 +173,8 @@ class Experiment:
         return build_losses(
             output_names, args.variant, args.combine, heatmap_weight=args.heatmap_weight,
             offset_weight=args.offset_weight, final_weight=args.final_weight,
-            final_floor=getattr(args, "final_floor", None),
+            final_floor=args.final_floor, final_supervision=self.final_supervision,
+            heatmap_radius=self.codec.heatmap_radius,
         )
 
     def steps_per_epoch(self):
