@@ -9,10 +9,12 @@ displacements = Eq. 3) sits at its minimum. Two forms exist:
   displacement targets passed through the same vote as the model (rule,
   kernel, sigma, edges). A perfect network then reproduces its target
   exactly, for every rule, kernel and map size:
-  - additive: mean squared error of `(m - t) / scale`, with `scale` the
-    number of pixels that vote for a joint (pi eps_c^2, ~29 for eps_c = 3),
-    so the term stays O(1) while the voted peak is ~29; it is 0 at the
-    perfect network and positive anywhere else.
+  - additive: mean squared error, 0 at the perfect network and positive
+    anywhere else. The voted peak is ~29 (the pixels within eps_c that
+    vote), but the mean runs over every pixel, so at initialisation the
+    term is ~0.5 and its gradient norm is that of the heatmap term (~0.7
+    vs ~1.4 on the sample); dividing the error by the vote count made it
+    ~1500 times weaker than the heatmap term, i.e. no end-to-end signal.
   - noisy-OR and max: binary cross-entropy against the soft target t in
     [0, 1], whose minimum over m is at m = t.
 - `"paper"`: the paper's forms, kept for comparison: additive -> squared
@@ -27,7 +29,6 @@ Shapes: H x W map size, J joints, E voting edges.
 """
 
 import dataclasses
-import math
 
 from mdn_tf.ops.voting_config import make_voting_config
 
@@ -81,20 +82,16 @@ class FinalSupervision:
             return "voted"
         return "gaussian" if self.combine == "additive" else "disk"
 
-    def loss_scale(self, heatmap_radius):
-        """Divisor of the additive error: the number of pixels voting for a joint.
+    def loss(self, floor=None):
+        """The Keras loss of the "final" output (`mdn_tf.losses.FinalMapLoss`).
 
-        1 for the paper's form and for the probability rules.
+        Squared error for additive, cross-entropy (optionally with a
+        gradient `floor`) for noisy-OR and max, in both forms: the forms
+        differ in the target, which the codec builds (`codec_target`).
         """
-        if self.form == "voted" and self.combine == "additive" and not self.warp:
-            return math.pi * float(heatmap_radius) ** 2
-        return 1.0
-
-    def loss(self, heatmap_radius, floor=None):
-        """The Keras loss of the "final" output (`mdn_tf.losses.FinalMapLoss`)."""
         from mdn_tf.losses import FinalMapLoss
 
-        return FinalMapLoss(self.combine, floor=floor, scale=self.loss_scale(heatmap_radius))
+        return FinalMapLoss(self.combine, floor=floor)
 
     def vote(self, heatmaps, offsets_x, offsets_y, edges, num_targets):
         """Votes (or warps) `[B, H, W, J]` confidences by pixel offsets `[B, H, W, E]`."""

@@ -107,8 +107,7 @@ def _tangent_log(values, floor):
                      math.log(floor) + (values - floor) / floor)
 
 
-def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6, floor=None,
-                   scale=1.0):
+def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6, floor=None):
     """Loss on the final (voted or warped) maps.
 
     Args:
@@ -123,9 +122,6 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
             `floor`, log(p) and log(1 - p) continue along their tangent, so
             no pixel contributes more than 1 / floor (noisy-OR, max).
             Defaults to None (clipped at `epsilon`).
-        scale: additive only: the error is `(maps - targets) / scale`, so a
-            voted target whose peak is the number of voting pixels keeps an
-            O(1) loss (`mdn_tf.final_supervision`). Defaults to 1.0.
 
     Returns:
         `[B]` mean binary cross-entropy (noisy-OR, max) or squared error
@@ -139,7 +135,7 @@ def final_map_loss(targets, maps, combine="noisy_or", weights=None, epsilon=1e-6
     maps = ops.cast(maps, "float32")
     targets = ops.cast(targets, "float32")
     if combine == "additive":
-        loss = ops.square((maps - targets) / scale)
+        loss = ops.square(maps - targets)
     elif floor is not None:
         loss = -(targets * _tangent_log(maps, floor)
                  + (1.0 - targets) * _tangent_log(1.0 - maps, floor))
@@ -245,36 +241,29 @@ class FinalMapLoss(keras.losses.Loss):
     Args:
         combine: "noisy_or", "additive" or "max". Defaults to "noisy_or".
         floor: see `final_map_loss`. Defaults to None.
-        scale: see `final_map_loss`. Defaults to 1.0.
     """
 
-    def __init__(self, combine="noisy_or", floor=None, scale=1.0, name="final_map_loss",
+    def __init__(self, combine="noisy_or", floor=None, name="final_map_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if combine not in COMBINES:
             raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
         if floor is not None and not (isinstance(floor, (int, float)) and 0 < floor < 0.5):
             raise ValueError(f"floor must be None or a number in (0, 0.5). Received: floor={floor!r}")
-        if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and scale > 0):
-            raise ValueError(f"scale must be a positive number. Received: scale={scale!r}")
         self.combine = combine
         self.floor = None if floor is None else float(floor)
-        self.scale = float(scale)
 
     def call(self, y_true, y_pred):
         targets, weights = _unpack(y_true, y_pred)
-        return final_map_loss(targets, y_pred, self.combine, weights, floor=self.floor,
-                              scale=self.scale)
+        return final_map_loss(targets, y_pred, self.combine, weights, floor=self.floor)
 
     def get_config(self):
-        return {**super().get_config(), "combine": self.combine, "floor": self.floor,
-                "scale": self.scale}
+        return {**super().get_config(), "combine": self.combine, "floor": self.floor}
 
 
 def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight=1.0,
                  offset_weight=1.0, final_weight=1.0, intermediate_weight=1.0,
-                 huber_delta=1.0, final_floor=None, final_supervision=None,
-                 heatmap_radius=3.0):
+                 huber_delta=1.0, final_floor=None, final_supervision=None):
     """Returns `(loss, loss_weights)` dicts for `model.compile`.
 
     Args:
@@ -297,8 +286,6 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         final_supervision: the `FinalSupervision` whose target the data
             codec builds; its `combine` must be `combine`. Defaults to
             `FinalSupervision(combine)` (voted target).
-        heatmap_radius: the codec's eps_c (scale of the additive voted
-            target). Defaults to 3.0.
 
     Returns:
         `(losses, loss_weights)`, keyed by output name; outputs without a
@@ -330,6 +317,6 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         elif name in ("offsets_x", "offsets_y"):
             losses[name], weights[name] = MaskedHuber(huber_delta), offset_weight
         elif name == "final" and variant in ("stn", "mdn"):
-            losses[name] = final_supervision.loss(heatmap_radius, final_floor)
+            losses[name] = final_supervision.loss(final_floor)
             weights[name] = final_weight
     return losses, weights

@@ -1,4 +1,4 @@
-"""training/ablation.py: the plan of the three tables, its statistics and outputs."""
+"""training/ablation.py: the plan of the four tables, its statistics and outputs."""
 
 import importlib.util
 import json
@@ -10,7 +10,8 @@ import pytest
 from mdn_tf.evaluation.voting_rules import VotingRule
 from mdn_tf.inference.decode import DECODE_VERSION
 from mdn_tf.training import ablation_runner
-from mdn_tf.training.ablation_plan import GAUSSIAN_SIZES, plan
+from mdn_tf.training import paper_tables
+from mdn_tf.training.ablation_plan import GAUSSIAN_SIZES, plan, scaled_kernel
 from mdn_tf.training.ablation_report import summarize_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -23,19 +24,53 @@ def _ablation_script():
     return module
 
 
-def test_plan_holds_the_rows_of_the_papers_three_tables():
+def test_plan_holds_the_rows_of_the_papers_three_tables_and_the_verdict():
     rows, configs = plan()
     table1 = [r.label for r in rows if r.table == 1]
-    assert table1[0] == "no voting" and "STN" in table1
-    posthoc = [r for r in rows if r.table == 1 and r.rule is not None]
+    assert table1[0] == "no voting" and "STN" in table1 and "STN heatmaps (no warp)" in table1
+    posthoc = [r for r in rows if r.table == 1 and r.label.startswith("post-hoc")]
     assert len(posthoc) == 3 * (1 + len(GAUSSIAN_SIZES))  # 3 rules x (bilinear + 6 Gaussians)
     assert len({r.config for r in posthoc}) == 1  # one trained network, every rule
     assert {"MDN additive, kf=5", "MDN noisy-OR, kf=11"} <= set(table1)
     assert {r.config.capacity for r in rows if r.table == 2} == {16, 32}
     assert all(r.config.edges == "cross_part" for r in rows
                if r.table == 3 and r.config.variant != "baseline" and "within" not in r.label)
-    # Shared networks are trained once: 9 for Table 1, 4 more for Table 2, 4 for Table 3.
-    assert len(configs) == 17 and len({c.key for c in configs}) == 17
+    # Table 4: four arms, each fine-tuned from Table 1's post-hoc network.
+    arms = {r.config for r in rows if r.table == 4}
+    assert {c.variant for c in arms} == {"baseline", "posthoc", "mdn"} and len(arms) == 4
+    assert {c.init for c in arms} == {next(r.config for r in posthoc)}
+    assert all(configs.index(c.init) < configs.index(c) for c in arms)
+    # Shared networks are trained once: 9 for Table 1, 4 more for Table 2, 4 for
+    # Table 3, 4 fine-tuned arms for Table 4.
+    assert len(configs) == 21 and len({c.key for c in configs}) == 21
+
+
+def test_every_row_prints_the_papers_number_where_the_paper_has_the_cell():
+    rows, _ = plan()
+    missing = [r.key for r in rows if r.paper is None]
+    # The STN's unwarped heatmaps are this project's diagnostic, not a paper cell.
+    assert missing == ["t1/STN heatmaps (no warp)"]
+    by_key = {r.key: r.paper for r in rows}
+    assert by_key["t1/no voting"] == 84.31 and by_key["t3/no voting"] == 83.96
+    assert by_key["t1/post-hoc max, kf=13"] == 85.12
+    assert by_key["t1/MDN noisy-OR, kf=11"] == 88.32
+    assert by_key["t2/width 16: MDN noisy-OR"] == paper_tables.CAPACITY["ResNet-50"][
+        "MDN noisy-OR"] == 87.25
+    assert by_key["t3/MDN additive, kf=5"] == 88.08
+    assert by_key["t4/MDN additive, bilinear"] == 88.60
+
+
+@pytest.mark.parametrize("kf,map_size,window,sigma", [
+    (5, 64, 5, 5 / 6), (13, 64, 13, 13 / 6),  # the paper's own geometry
+    (11, 32, 7, 11 / 12), (5, 32, 3, 5 / 12), (3, 32, 3, 0.25), (13, 16, 5, 13 / 24)])
+def test_kernels_cover_the_share_of_the_crop_that_the_papers_do(kf, map_size, window, sigma):
+    got_window, got_sigma = scaled_kernel(kf, map_size)
+    assert got_window == window and got_sigma == pytest.approx(sigma)
+    assert got_window >= kf * map_size / 64  # never narrower than the scaled window
+    rows, configs = plan(map_size=map_size)
+    mdn = next(c for c in configs if c.variant == "mdn" and c.kernel == "gaussian")
+    argv = mdn.argv(map_size)
+    assert argv[argv.index("--kernel-sigma") + 1] == f"{scaled_kernel(mdn.kernel_size, map_size)[1]:.6g}"
 
 
 def _fake_results(configs, seeds, rule_scores):
@@ -82,33 +117,43 @@ def test_a_finished_job_is_not_trained_again(tmp_path):
               "rules": {"additive/bilinear": {}}, "seconds": 1.0,
               "decode_version": DECODE_VERSION}
     (folder / ablation_runner.RESULT_FILE).write_text(json.dumps(result))
+    path = str(folder / ablation_runner.RESULT_FILE)
     job = {"argv": ["--seed", "0"], "folder": str(folder), "rules": [VotingRule("additive")],
-           "edges": "within_part"}
+           "edges": "within_part", "result_file": path}
     assert ablation_runner.run_job(job)["cached"] is True
     # Another command line or a rule it did not score: the job runs again.
-    assert ablation_runner.cached_result(str(folder), ["--seed", "1"], []) is None
-    assert ablation_runner.cached_result(str(folder), ["--seed", "0"], ["max/bilinear"]) is None
+    assert ablation_runner.cached_result(path, ["--seed", "1"], []) is None
+    assert ablation_runner.cached_result(path, ["--seed", "0"], ["max/bilinear"]) is None
 
 
 def test_a_network_scored_by_an_older_decoder_is_scored_again_not_retrained(tmp_path):
     result = {"argv": ["--seed", "0"], "own": {}, "rules": {}, "decode_version": 1}
-    (tmp_path / ablation_runner.RESULT_FILE).write_text(json.dumps(result))
-    assert ablation_runner.cached_result(str(tmp_path), ["--seed", "0"], []) is None
-    assert ablation_runner.trained_model(str(tmp_path), ["--seed", "0"]) is None  # no model yet
+    path = str(tmp_path / "seed_0.json")
+    (tmp_path / "seed_0.json").write_text(json.dumps(result))
+    assert ablation_runner.cached_result(path, ["--seed", "0"], []) is None
+    assert ablation_runner.trained_model(str(tmp_path), path, ["--seed", "0"]) is None  # no model
     (tmp_path / "model.keras").write_bytes(b"")
-    assert ablation_runner.trained_model(str(tmp_path), ["--seed", "0"]) == str(
+    assert ablation_runner.trained_model(str(tmp_path), path, ["--seed", "0"]) == str(
         tmp_path / "model.keras")
-    assert ablation_runner.trained_model(str(tmp_path), ["--seed", "1"]) is None
+    assert ablation_runner.trained_model(str(tmp_path), path, ["--seed", "1"]) is None
 
 
-def test_quick_ablation_writes_the_three_tables_as_markdown_json_and_png(tmp_path):
+def test_quick_ablation_writes_the_four_tables_as_markdown_json_and_png(tmp_path):
     assert _ablation_script().main(["--quick", "--output-dir", str(tmp_path)]) == 0
     document = json.loads((tmp_path / "ablation.json").read_text())
-    assert {e["table"] for e in document["rows"]} == {1, 2, 3}
+    assert {e["table"] for e in document["rows"]} == {1, 2, 3, 4}
     markdown = (tmp_path / "ablation.md").read_text()
-    for title in ("Table 1", "Table 2", "Table 3"):
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4"):
         assert title in markdown
     assert "± " in markdown and "vs no voting" in markdown
-    assert len(document["jobs"]) == 11 * 2  # 11 networks (bilinear MDNs only) x 2 seeds
+    # 11 networks (bilinear MDNs only) + 4 fine-tuned arms, x 2 seeds
+    assert len(document["jobs"]) == 15 * 2
     assert all(len(e["Mean"]["values"]) == 2 for e in document["rows"])
     assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # One result file per job, and the tables rebuilt from them alone.
+    assert len(list((tmp_path / "jobs").glob("*/seed_*.json"))) == 30
+    (tmp_path / "ablation.md").unlink()
+    assert _ablation_script().main(["--quick", "--output-dir", str(tmp_path),
+                                    "--report-only"]) == 0
+    assert (tmp_path / "ablation.md").read_text() == markdown.replace(
+        markdown.splitlines()[0], (tmp_path / "ablation.md").read_text().splitlines()[0])

@@ -6,8 +6,6 @@ against a voted peak of ~29, and an eps_m disk against a Gaussian kernel's
 footprint (issue 18).
 """
 
-import math
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,11 +82,10 @@ def test_the_voted_target_is_the_numpy_vote_of_the_codec_targets(combine, kernel
     np.testing.assert_allclose(targets["final"].numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_the_additive_voted_loss_is_scaled_by_the_pixels_that_vote():
-    loss = FinalSupervision("additive").loss(heatmap_radius=3.0)
-    assert loss.scale == pytest.approx(math.pi * 9.0)
-    assert FinalSupervision("noisy_or").loss(3.0).scale == 1.0
-    assert FinalSupervision("additive", form="paper").loss(3.0).scale == 1.0
+def test_each_rule_keeps_its_loss_and_the_form_picks_the_target():
+    assert FinalSupervision("additive").loss().combine == "additive"
+    assert FinalSupervision("noisy_or").loss(floor=0.05).floor == 0.05
+    assert FinalSupervision("additive").codec_target == "voted"
     assert FinalSupervision("additive", form="paper").codec_target == "gaussian"
     assert FinalSupervision("max", form="paper").codec_target == "disk"
 

@@ -84,7 +84,7 @@ def perturbation_losses(supervision, map_size=(32, 32), mode="within_part", peop
             kernel_size=supervision.kernel_size, sigma=supervision.sigma, edges=codec.edges,
             num_targets=codec.num_joints,
         )
-    loss = supervision.loss(heatmap_radius)
+    loss = supervision.loss()
     final_target = losses.pack_targets(targets, ["final"])["final"]
     joint_weights = targets["joint_weights"][:, None, None, :]
     mask = targets["offset_weights"]

@@ -1,52 +1,90 @@
-"""What `training/ablation.py` trains and how its three tables are laid out.
+"""What `training/ablation.py` trains and how its four tables are laid out.
 
-The paper's Tables 1-3 (Neverova & Kokkinos, BMVC 2018) in miniature:
+The paper's Tables 1-3 (Neverova & Kokkinos, BMVC 2018) in miniature, and a
+fourth table that decides the paper's key claim with power:
 
 - Table 1, within-part voting: no voting; post-hoc additive, noisy-OR and
   max voting with the bilinear kernel and Gaussian kf = 3 ... 13 (one trained
-  network per seed, evaluated with every rule); the STN baseline; end-to-end
-  MDN, additive and noisy-OR, with the bilinear kernel, kf = 5 and kf = 11.
+  network per seed, scored with every rule); the STN baseline, and its own
+  heatmaps without the warp; end-to-end MDN, additive and noisy-OR, with the
+  bilinear kernel, kf = 5 and kf = 11.
 - Table 2, capacity: no voting, post-hoc and MDN (bilinear) for two widths of
-  the small network.
-- Table 3, cross-part voting along the kinematic tree: no voting, post-hoc
-  additive and MDN additive with bilinear, kf = 5, kf = 11.
+  the small network (standing for the paper's ResNet-50 and ResNet-152).
+- Table 3, cross-part voting along the kinematic tree: no voting (the
+  cross-part network's own heatmaps, like the paper's three-output
+  baseline), post-hoc additive and MDN additive with bilinear, kf = 5, 11.
+- Table 4, the verdict: MDN vs post-hoc voting vs no voting, paired. Per
+  seed one post-hoc network is trained, then four arms are fine-tuned from
+  it with the same data order: post-hoc (voting scored afterwards), MDN
+  additive, MDN noisy-OR and the heatmaps-only baseline. The arms differ
+  only in the loss of their last stage, so the per-seed differences are
+  far less noisy than those of independent trainings; more seeds
+  (`VERDICT_SEEDS`) narrow the intervals further.
+
+Kernels at the paper's geometry: a row labelled kf = k means the paper's
+Gaussian (kf x kf window on 64 x 64 maps, sigma = kf / 6), scaled to this
+run's map size (`scaled_kernel`), so it covers the same share of the crop.
 
 A `TrainedConfig` is one network trained once per seed; a `Row` is one line
 of a table: a trained config, optionally re-scored with another voting rule
-(post-hoc rows), the paper's number where this project records it, and the
-rows it is compared with seed by seed.
+(post-hoc rows), the paper's number, and the rows it is compared with seed
+by seed.
 """
 
 import dataclasses
+import math
 
-from mdn_tf.evaluation.voting_rules import VotingRule
+from mdn_tf.evaluation.voting_rules import NO_VOTING, VotingRule
+from mdn_tf.training import paper_tables
 
 GAUSSIAN_SIZES = (3, 5, 7, 9, 11, 13)
 MDN_KERNELS = (("bilinear", 5), ("gaussian", 5), ("gaussian", 11))
 CAPACITIES = (16, 32)  # small_filters: the network's width
 DEFAULT_CAPACITY = 32
-
-# PCKh@0.5 Mean on MPII validation reported by the paper (ResNet-152), where
-# this project has the number: MDN noisy-OR 88.61 and additive 88.60, STN
-# 88.28, no voting 4.3 points below the MDNs. Rows without a recorded number
-# print "-".
-PAPER = {
-    "t1/no voting": 84.3,
-    "t1/STN": 88.28,
-    "t1/MDN additive, bilinear": 88.60,
-    "t1/MDN noisy-OR, bilinear": 88.61,
-}
+# The paper's network each width stands for in Table 2.
+CAPACITY_MODELS = {16: "ResNet-50", 32: "ResNet-152"}
+PAPER_MAP_SIZE = 64  # the paper's 64 x 64 output maps
+VERDICT_SEEDS = 8
 
 _COMBINE_LABELS = {"additive": "additive", "noisy_or": "noisy-OR", "max": "max"}
 
 
+def scaled_kernel(kernel_size, map_size, paper_map_size=PAPER_MAP_SIZE):
+    """The paper's Gaussian kf at another map size: `(window, sigma)` in map pixels.
+
+    sigma = kf / 6 scaled by `map_size / paper_map_size`, and the smallest odd
+    window at least as wide as the scaled kf (so at 64 x 64 it is kf itself).
+
+    >>> scaled_kernel(11, 32)
+    (7, 0.9166666666666666)
+    >>> scaled_kernel(5, 64)
+    (5, 0.8333333333333334)
+    """
+    ratio = map_size / paper_map_size
+    half = max(1, math.ceil((kernel_size * ratio - 1.0) / 2.0 - 1e-9))
+    return 2 * half + 1, kernel_size * ratio / 6.0
+
+
 def kernel_label(kernel, kernel_size):
+    """The row's kernel in the paper's terms: "bilinear" or "kf=k"."""
     return "bilinear" if kernel == "bilinear" else f"kf={kernel_size}"
+
+
+def kernel_here(kernel, kernel_size, map_size):
+    """The kernel this run votes with, e.g. "7x7, sigma 0.92 px"."""
+    if kernel == "bilinear":
+        return "bilinear"
+    window, sigma = scaled_kernel(kernel_size, map_size)
+    return f"{window}x{window}, sigma {sigma:.2f} px"
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainedConfig:
-    """One network trained once per seed (a `train_mpii.py` command line)."""
+    """One network trained once per seed (a `mdn-tf train` command line).
+
+    `kernel_size` is the paper's kf; `argv(map_size)` scales it. `init`, when
+    set, is the config whose trained network (same seed) this one starts from.
+    """
 
     variant: str
     combine: str = "noisy_or"
@@ -54,6 +92,7 @@ class TrainedConfig:
     kernel_size: int = 5
     edges: str = "within_part"
     capacity: int = DEFAULT_CAPACITY
+    init: "TrainedConfig" = None
 
     @property
     def key(self):
@@ -65,12 +104,17 @@ class TrainedConfig:
             parts.append(self.combine)
         if self.variant == "mdn":
             parts.append(kernel_label(self.kernel, self.kernel_size).replace("=", ""))
+        if self.init is not None:
+            parts.append(f"from_{self.init.key}")
         return "_".join(parts)
 
-    def argv(self):
-        return ["--variant", self.variant, "--combine", self.combine, "--kernel", self.kernel,
-                "--kernel-size", str(self.kernel_size), "--edges", self.edges,
-                "--small-filters", str(self.capacity)]
+    def argv(self, map_size):
+        argv = ["--variant", self.variant, "--combine", self.combine, "--kernel", self.kernel,
+                "--edges", self.edges, "--small-filters", str(self.capacity)]
+        if self.kernel == "gaussian":
+            window, sigma = scaled_kernel(self.kernel_size, map_size)
+            argv += ["--kernel-size", str(window), "--kernel-sigma", f"{sigma:.6g}"]
+        return argv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,30 +126,36 @@ class Row:
     config: TrainedConfig
     rule: VotingRule = None  # None: the network's own output
     compare: tuple = ()  # labels of rows in the same table: paired differences
+    paper: float = None  # the paper's PCKh@0.5, where it has the cell
+    kernel: str = "-"  # the kernel this run votes with (`kernel_here`)
 
     @property
     def key(self):
         return f"t{self.table}/{self.label}"
 
-    @property
-    def paper(self):
-        return PAPER.get(self.key)
+
+def _rule(combine, kernel, kernel_size, map_size):
+    if kernel == "bilinear":
+        return VotingRule(combine)
+    window, sigma = scaled_kernel(kernel_size, map_size)
+    return VotingRule(combine, "gaussian", window, round(sigma, 6))
 
 
-def _baseline(capacity=DEFAULT_CAPACITY):
-    return TrainedConfig("baseline", capacity=capacity)
-
-
-def table1_rows(mdn_kernels=MDN_KERNELS):
-    baseline = _baseline()
+def table1_rows(mdn_kernels=MDN_KERNELS, map_size=32):
+    paper = paper_tables.table1()
+    baseline = TrainedConfig("baseline")
     posthoc = TrainedConfig("posthoc")
-    rows = [Row(1, "no voting", baseline)]
+    rows = [Row(1, "no voting", baseline, paper=paper["no voting"])]
     for combine in ("additive", "noisy_or", "max"):
         for kernel, size in [("bilinear", 5)] + [("gaussian", k) for k in GAUSSIAN_SIZES]:
             label = f"post-hoc {_COMBINE_LABELS[combine]}, {kernel_label(kernel, size)}"
-            rows.append(Row(1, label, posthoc, VotingRule(combine, kernel, size),
-                            compare=("no voting",)))
-    rows.append(Row(1, "STN", TrainedConfig("stn", "noisy_or"), compare=("no voting",)))
+            rows.append(Row(1, label, posthoc, _rule(combine, kernel, size, map_size),
+                            compare=("no voting",), paper=paper[label],
+                            kernel=kernel_here(kernel, size, map_size)))
+    stn = TrainedConfig("stn", "noisy_or")
+    rows.append(Row(1, "STN heatmaps (no warp)", stn, VotingRule(NO_VOTING)))
+    rows.append(Row(1, "STN", stn, compare=("no voting", "STN heatmaps (no warp)"),
+                    paper=paper["STN"], kernel="bilinear gather"))
     for combine in ("additive", "noisy_or"):
         for kernel, size in mdn_kernels:
             kernel_name = kernel_label(kernel, size)
@@ -114,7 +164,8 @@ def table1_rows(mdn_kernels=MDN_KERNELS):
             if combine == "noisy_or":  # the paper finds the two rules equal end to end
                 compare += (f"MDN additive, {kernel_name}",)
             rows.append(Row(1, f"MDN {name}", TrainedConfig("mdn", combine, kernel, size),
-                            compare=compare))
+                            compare=compare, paper=paper.get(f"MDN {name}"),
+                            kernel=kernel_here(kernel, size, map_size)))
     return rows
 
 
@@ -122,68 +173,111 @@ def table2_rows(capacities=CAPACITIES):
     rows = []
     for capacity in capacities:
         width = f"width {capacity}"
+        paper = paper_tables.CAPACITY.get(CAPACITY_MODELS.get(capacity), {})
         posthoc = TrainedConfig("posthoc", capacity=capacity)
-        rows.append(Row(2, f"{width}: no voting", _baseline(capacity)))
+        rows.append(Row(2, f"{width}: no voting", TrainedConfig("baseline", capacity=capacity),
+                        paper=paper.get("no voting")))
         for combine in ("additive", "noisy_or"):
             name = _COMBINE_LABELS[combine]
             rows.append(Row(2, f"{width}: post-hoc {name}", posthoc, VotingRule(combine),
-                            compare=(f"{width}: no voting",)))
+                            compare=(f"{width}: no voting",),
+                            paper=paper.get(f"post-hoc {name}"), kernel="bilinear"))
         for combine in ("additive", "noisy_or"):
             name = _COMBINE_LABELS[combine]
             compare = (f"{width}: no voting", f"{width}: post-hoc {name}")
             if combine == "noisy_or":
                 compare += (f"{width}: MDN additive",)
             rows.append(Row(2, f"{width}: MDN {name}",
-                            TrainedConfig("mdn", combine, capacity=capacity), compare=compare))
+                            TrainedConfig("mdn", combine, capacity=capacity), compare=compare,
+                            paper=paper.get(f"MDN {name}"), kernel="bilinear"))
     return rows
 
 
-def table3_rows(mdn_kernels=MDN_KERNELS):
+def table3_rows(mdn_kernels=MDN_KERNELS, map_size=32):
+    paper = paper_tables.table3()
     posthoc = TrainedConfig("posthoc", edges="cross_part")
-    rows = [Row(3, "no voting", _baseline())]
+    # The cross-part network's own heatmaps: the paper's three-output baseline.
+    rows = [Row(3, "no voting", posthoc, VotingRule(NO_VOTING), paper=paper["no voting"])]
     for kernel, size in mdn_kernels:
         name = kernel_label(kernel, size)
         rows.append(Row(3, f"post-hoc additive, {name}", posthoc,
-                        VotingRule("additive", kernel, size), compare=("no voting",)))
+                        _rule("additive", kernel, size, map_size), compare=("no voting",),
+                        paper=paper[f"post-hoc additive, {name}"],
+                        kernel=kernel_here(kernel, size, map_size)))
     for kernel, size in mdn_kernels:
         name = kernel_label(kernel, size)
         rows.append(Row(3, f"MDN additive, {name}",
                         TrainedConfig("mdn", "additive", kernel, size, edges="cross_part"),
                         compare=("no voting", f"post-hoc additive, {name}",
-                                 f"within-part MDN additive, {name}")))
+                                 f"within-part MDN additive, {name}"),
+                        paper=paper[f"MDN additive, {name}"],
+                        kernel=kernel_here(kernel, size, map_size)))
     for kernel, size in mdn_kernels:
         name = kernel_label(kernel, size)
         # The within-part MDN of Table 1, repeated so the comparison sits in this table.
         rows.append(Row(3, f"within-part MDN additive, {name}",
-                        TrainedConfig("mdn", "additive", kernel, size)))
+                        TrainedConfig("mdn", "additive", kernel, size),
+                        paper=paper[f"within-part MDN additive, {name}"],
+                        kernel=kernel_here(kernel, size, map_size)))
     return rows
 
 
-TABLES = {1: table1_rows, 2: table2_rows, 3: table3_rows}
+def table4_rows():
+    """The paired verdict: four arms fine-tuned from one post-hoc network per seed."""
+    paper = paper_tables.table1()
+    start = TrainedConfig("posthoc")
+    posthoc = TrainedConfig("posthoc", init=start)
+    rows = [Row(4, "no voting", TrainedConfig("baseline", init=start), paper=paper["no voting"])]
+    for combine in ("additive", "noisy_or"):
+        label = f"post-hoc {_COMBINE_LABELS[combine]}, bilinear"
+        rows.append(Row(4, label, posthoc, VotingRule(combine), compare=("no voting",),
+                        paper=paper[label], kernel="bilinear"))
+    for combine in ("additive", "noisy_or"):
+        name = f"{_COMBINE_LABELS[combine]}, bilinear"
+        compare = ("no voting", f"post-hoc {name}")
+        if combine == "noisy_or":
+            compare += ("MDN additive, bilinear",)
+        rows.append(Row(4, f"MDN {name}", TrainedConfig("mdn", combine, init=start),
+                        compare=compare, paper=paper[f"MDN {name}"], kernel="bilinear"))
+    return rows
+
+
 TABLE_TITLES = {
     1: "Table 1: within-part voting",
-    2: "Table 2: network capacity (small network widths)",
+    2: "Table 2: network capacity (small network widths; paper: ResNet-50 for width 16, "
+       "ResNet-152 for width 32)",
     3: "Table 3: cross-part voting along the kinematic tree",
+    4: "Table 4: the verdict, paired (every arm fine-tuned from one post-hoc network per seed)",
 }
 
 
-def plan(tables=(1, 2, 3), capacities=CAPACITIES, mdn_kernels=MDN_KERNELS):
+def plan(tables=(1, 2, 3, 4), capacities=CAPACITIES, mdn_kernels=MDN_KERNELS, map_size=32):
     """Rows of the chosen tables and the distinct configs they need to train.
 
     Args:
-        tables: which tables, from 1, 2, 3. Defaults to all three.
+        tables: which tables, from 1, 2, 3, 4. Defaults to all four.
         capacities: Table 2's network widths. Defaults to `CAPACITIES`.
-        mdn_kernels: `(kernel, kernel_size)` of the end-to-end rows of
-            Tables 1 and 3. Defaults to bilinear, kf = 5 and kf = 11.
+        mdn_kernels: `(kernel, paper kf)` of the end-to-end rows of Tables 1
+            and 3. Defaults to bilinear, kf = 5 and kf = 11.
+        map_size: this run's output map size (the kernels are scaled to it).
+            Defaults to 32 (the built-in sample's 128-pixel crops).
+
+    Returns:
+        `(rows, configs)`; a config that initialises others comes before them.
     """
     rows = []
     for table in tables:
-        if table == 2:
+        if table == 1:
+            rows += table1_rows(mdn_kernels, map_size)
+        elif table == 2:
             rows += table2_rows(capacities)
+        elif table == 3:
+            rows += table3_rows(mdn_kernels, map_size)
         else:
-            rows += TABLES[table](mdn_kernels)
+            rows += table4_rows()
     configs = []
     for row in rows:
-        if row.config not in configs:
-            configs.append(row.config)
+        for config in (row.config.init, row.config):
+            if config is not None and config not in configs:
+                configs.append(config)
     return rows, configs

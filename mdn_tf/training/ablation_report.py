@@ -14,36 +14,55 @@ from mdn_tf.training.ablation_runner import METRICS
 
 
 def row_scores(row, results, seeds):
-    """Per-seed metric dicts of one row (`results[(config key, seed)]`)."""
-    scores = []
+    """`{seed: metric dict}` of one row, for the seeds whose job has a result."""
+    scores = {}
     for seed in seeds:
-        result = results[(row.config.key, seed)]
-        scores.append(result["own"] if row.rule is None else result["rules"][row.rule.name])
+        result = results.get((row.config.key, seed))
+        if result is None:
+            continue
+        scores[seed] = result["own"] if row.rule is None else result["rules"][row.rule.name]
     return scores
 
 
 def summarize_rows(rows, results, seeds):
-    """One summary dict per row: statistics of each metric and the comparisons."""
-    per_row = {row.key: row_scores(row, results, seeds) for row in rows}
+    """One summary dict per row: statistics of each metric and the comparisons.
+
+    Args:
+        rows: `ablation_plan.Row`s.
+        results: `{(config key, seed): job result}`; jobs without a result yet
+            are left out (a partial run gives partial rows).
+        seeds: the seeds of every row, or `{table: seeds}`.
+
+    Comparisons pair the seeds both rows have.
+    """
+    def seeds_of(row):
+        return seeds[row.table] if isinstance(seeds, dict) else seeds
+
+    per_row = {row.key: row_scores(row, results, seeds_of(row)) for row in rows}
     summary = []
     for row in rows:
         scores = per_row[row.key]
         entry = {"table": row.table, "label": row.label, "config": row.config.key,
                  "rule": None if row.rule is None else row.rule.name, "paper": row.paper,
-                 "seeds": list(seeds)}
+                 "kernel": row.kernel, "seeds": sorted(scores)}
         for metric in METRICS:
-            entry[metric] = summarize([s[metric] for s in scores])
+            entry[metric] = summarize([s[metric] for s in scores.values()]) if scores else None
         entry["compare"] = []
         for other in row.compare:
             other_scores = per_row[f"t{row.table}/{other}"]
-            difference = paired_difference([s["Mean"] for s in scores],
-                                           [s["Mean"] for s in other_scores])
+            common = sorted(set(scores) & set(other_scores))
+            if not common:
+                continue
+            difference = paired_difference([scores[s]["Mean"] for s in common],
+                                           [other_scores[s]["Mean"] for s in common])
             entry["compare"].append({"against": other, **difference})
         summary.append(entry)
     return summary
 
 
 def _spread(stat):
+    if stat is None:
+        return "(not run yet)"
     if math.isnan(stat["std"]):
         return f"{stat['mean']:.2f}"
     return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
@@ -57,23 +76,25 @@ def _difference(comparison):
 
 
 def format_markdown(summary):
-    """The three tables in markdown (mean ± std over seeds; paired differences)."""
+    """The tables in markdown (mean ± std over seeds; paired differences)."""
     lines = []
     for table in sorted({entry["table"] for entry in summary}):
         entries = [e for e in summary if e["table"] == table]
-        n = entries[0]["Mean"]["n"]
+        counts = sorted({len(e["seeds"]) for e in entries if e["seeds"]})
+        n = "/".join(str(c) for c in counts) or "0"
         lines += [f"### {TABLE_TITLES[table]}", "",
                   f"PCKh on the validation split, flip test; mean ± std over {n} seeds; "
-                  "last column: paired per-seed difference of PCKh@0.5 Mean with its 95% "
-                  "interval.", "",
-                  "| row | PCKh@0.5 Mean | PCKh@0.1 Mean | AUC | paper (PCKh@0.5) | "
-                  "paired difference, PCKh@0.5 |",
-                  "|---|---:|---:|---:|---:|---|"]
+                  "kernel: the paper's kf scaled to this map size; last column: paired "
+                  "per-seed difference of PCKh@0.5 Mean with its 95% interval.", "",
+                  "| row | kernel here | PCKh@0.5 Mean | PCKh@0.1 Mean | AUC | "
+                  "paper (PCKh@0.5) | paired difference, PCKh@0.5 |",
+                  "|---|---|---:|---:|---:|---:|---|"]
         for e in entries:
             paper = "-" if e["paper"] is None else f"{e['paper']:.2f}"
             compare = "<br>".join(_difference(c) for c in e["compare"])
-            lines.append(f"| {e['label']} | {_spread(e['Mean'])} | {_spread(e['Mean@0.1'])} | "
-                         f"{_spread(e['AUC'])} | {paper} | {compare} |")
+            lines.append(f"| {e['label']} | {e.get('kernel', '-')} | {_spread(e['Mean'])} | "
+                         f"{_spread(e['Mean@0.1'])} | {_spread(e['AUC'])} | {paper} | "
+                         f"{compare} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -85,6 +106,7 @@ def plot_summary(summary, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    summary = [e for e in summary if e["Mean"] is not None]  # rows not run yet
     tables = sorted({entry["table"] for entry in summary})
     heights = [sum(e["table"] == t for e in summary) for t in tables]
     figure, axes = plt.subplots(len(tables), 1, figsize=(9, 1.2 + 0.28 * sum(heights)),

@@ -4,9 +4,12 @@ A job trains one `TrainedConfig` with one seed through the same entry point
 as `training/train_mpii.py` (so a row of the tables is exactly what a user
 gets from that command line), then, for post-hoc networks, scores the
 trained network with every voting rule its rows ask for
-(`mdn_tf.evaluation.voting_rules`). It writes `ablation_result.json` in its
-folder; a job whose result exists with the same command line is not run
-again, so an interrupted ablation continues where it stopped.
+(`mdn_tf.evaluation.voting_rules`). Its scores go to its own small JSON
+file (`result_file`, kept in the repository under docs/results/jobs for
+the full run), apart from the trained network (`folder`); a job whose
+result exists with the same command line is not run again, so an
+interrupted ablation continues where it stopped, on this machine or on
+another that has the result files.
 
 Jobs run in-process one after another (`jobs=1`) or in `jobs` fresh worker
 processes, each with `cpu_count // jobs` TensorFlow threads: the small
@@ -21,31 +24,36 @@ import os
 import time
 
 METRICS = ("Mean", "Mean@0.1", "AUC")
-RESULT_FILE = "ablation_result.json"
+RESULT_FILE = "ablation_result.json"  # the result file of older runs, inside the job folder
 
 
 def job_folder(output_dir, config, seed):
+    """Where one job's network trains (checkpoints, model.keras)."""
     return os.path.join(output_dir, "runs", config.key, f"seed_{seed}")
+
+
+def result_path(results_dir, config, seed):
+    """One job's scores: `<results_dir>/<config key>/seed_<seed>.json`."""
+    return os.path.join(results_dir, config.key, f"seed_{seed}.json")
 
 
 def _pick(metrics):
     return {name: float(metrics[name]) for name in METRICS}
 
 
-def _saved_result(folder):
-    path = os.path.join(folder, RESULT_FILE)
+def _saved_result(path):
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
-def cached_result(folder, argv, rule_names):
-    """The job's saved result when it matches `argv`, covers `rule_names` and
-    was decoded by the current decoder (`DECODE_VERSION`)."""
+def cached_result(path, argv, rule_names):
+    """The job's saved result (file `path`) when it matches `argv`, covers
+    `rule_names` and was decoded by the current decoder (`DECODE_VERSION`)."""
     from mdn_tf.inference.decode import DECODE_VERSION
 
-    result = _saved_result(folder)
+    result = _saved_result(path)
     if result is None or result.get("argv") != list(argv):
         return None
     if result.get("decode_version", 1) != DECODE_VERSION:
@@ -55,17 +63,24 @@ def cached_result(folder, argv, rule_names):
     return result
 
 
-def trained_model(folder, argv):
+def trained_model(folder, path, argv):
     """`model.keras` of a finished training of `argv` in `folder`, else None.
 
-    A result saved by an older decoder still names a finished training:
-    its network is scored again, not trained again.
+    `path` is the job's result file. A result saved by an older decoder
+    still names a finished training: its network is scored again, not
+    trained again.
     """
-    result = _saved_result(folder)
+    result = _saved_result(path)
     path = os.path.join(folder, "model.keras")
     if result is None or result.get("argv") != list(argv) or not os.path.exists(path):
         return None
     return path
+
+
+def load_results(jobs):
+    """The saved result of each job (None where it has none yet), for reports."""
+    return [cached_result(job["result_file"], job["argv"], [rule.name for rule in job["rules"]])
+            for job in jobs]
 
 
 def run_job(job):
@@ -73,15 +88,17 @@ def run_job(job):
 
     Args:
         job: a dict with "argv" (train_mpii.py options, seed and output
-            folder included), "folder", "rules" (`VotingRule`s to score a
-            post-hoc network with) and "edges" (the config's voting mode).
+            folder included), "folder", "result_file", "rules"
+            (`VotingRule`s to score the network with), "edges" (the config's
+            voting mode) and optionally "force" (train even when a result
+            is saved: a job that initialises others needs its model file).
 
     Returns:
         `{"argv", "own": {metric: value}, "rules": {rule name: {metric:
         value}}, "seconds"}`.
     """
-    cached = cached_result(job["folder"], job["argv"], [rule.name for rule in job["rules"]])
-    if cached is not None:
+    cached = cached_result(job["result_file"], job["argv"], [rule.name for rule in job["rules"]])
+    if cached is not None and not job.get("force"):
         cached["cached"] = True
         return cached
     import keras
@@ -95,8 +112,8 @@ def run_job(job):
     began = time.time()
     keras.backend.clear_session()
     experiment = Experiment(config_lib.parse_args("mpii", job["argv"]))
-    saved = trained_model(job["folder"], job["argv"])
-    if saved is None:
+    saved = trained_model(job["folder"], job["result_file"], job["argv"])
+    if saved is None or job.get("force"):
         own = train("mpii", job["argv"] + ["--restart"])
         saved = os.path.join(job["folder"], "model.keras")
         model = keras.models.load_model(saved) if job["rules"] else None
@@ -116,7 +133,8 @@ def run_job(job):
         rules = {name: _pick(result) for name, result in scores.items()}
     result = {"argv": list(job["argv"]), "own": _pick(own), "rules": rules,
               "seconds": time.time() - began, "decode_version": DECODE_VERSION}
-    with open(os.path.join(job["folder"], RESULT_FILE), "w", encoding="utf-8") as f:
+    os.makedirs(os.path.dirname(job["result_file"]), exist_ok=True)
+    with open(job["result_file"], "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     return result
 

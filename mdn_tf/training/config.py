@@ -90,6 +90,9 @@ def add_arguments(parser, dataset=None):
     add("--num-stacks", type=int, default=8, help="Hourglass stacks")
     add("--hourglass-filters", type=int, default=256)
     add("--small-filters", type=int)
+    add("--init-weights", metavar="MODEL",
+        help="start from the weights of this .keras model, matched by layer name "
+             "(fine-tuning; a variant without displacement heads takes the rest)")
     add("--epochs", type=int)
     add("--batch-size", type=int, help="global batch size")
     add("--steps-per-epoch", type=int, help="default: one pass over the training records")
@@ -215,6 +218,9 @@ def resolve_args(parser, args, dataset):
             "--restart cannot be used with --strategy multi_worker; delete the output "
             f"folder before starting the workers. Received: --output-dir {args.output_dir}"
         )
+    if args.init_weights and not os.path.isfile(args.init_weights):
+        raise ValueError(f"--init-weights must be a .keras model file. "
+                         f"Received: --init-weights {args.init_weights} (no such file)")
     if not 0 < args.lr_decay <= 1:
         raise ValueError(f"--lr-decay must be in (0, 1]. Received: {args.lr_decay!r}")
     if args.output_dir is None:

@@ -154,7 +154,7 @@ class Experiment:
         from mdn_tf.models import build_pose_model
 
         args = self.args
-        return build_pose_model(
+        model = build_pose_model(
             args.backbone, args.variant, num_joints=self.codec.num_joints,
             edges=args.edges, combine=args.combine, kernel=args.kernel,
             kernel_size=args.kernel_size, kernel_sigma=args.kernel_sigma,
@@ -165,6 +165,11 @@ class Experiment:
             # XLA cannot compile the custom op; the pure-TF voting is XLA-ready.
             implementation="tf" if args.jit_compile else "auto",
         )
+        if args.init_weights:
+            from mdn_tf.training.init_weights import load_initial_weights
+
+            load_initial_weights(args.init_weights, model)
+        return model
 
     def losses(self, output_names):
         from mdn_tf.losses import build_losses
@@ -174,7 +179,6 @@ class Experiment:
             output_names, args.variant, args.combine, heatmap_weight=args.heatmap_weight,
             offset_weight=args.offset_weight, final_weight=args.final_weight,
             final_floor=args.final_floor, final_supervision=self.final_supervision,
-            heatmap_radius=self.codec.heatmap_radius,
         )
 
     def steps_per_epoch(self):
