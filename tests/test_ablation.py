@@ -1,6 +1,7 @@
 """training/ablation.py: the plan of the four tables, its statistics and outputs."""
 
 import importlib.util
+import os
 import json
 import math
 import pathlib
@@ -157,3 +158,54 @@ def test_quick_ablation_writes_the_four_tables_as_markdown_json_and_png(tmp_path
                                     "--report-only"]) == 0
     assert (tmp_path / "ablation.md").read_text() == markdown.replace(
         markdown.splitlines()[0], (tmp_path / "ablation.md").read_text().splitlines()[0])
+
+
+def _args(tmp_path, *extra):
+    from mdn_tf.cli import ablation as ablation_cli
+
+    parser = ablation_cli.argparse.ArgumentParser()
+    ablation_cli.add_arguments(parser)
+    return ablation_cli, ablation_cli.resolve(parser.parse_args(
+        ["--output-dir", str(tmp_path), "--results-dir", str(tmp_path / "jobs"), *extra]))
+
+
+def test_the_full_run_on_the_sample_keeps_its_job_results_in_the_repository(tmp_path):
+    from mdn_tf.cli import ablation as ablation_cli
+
+    parser = ablation_cli.argparse.ArgumentParser()
+    ablation_cli.add_arguments(parser)
+    full = ablation_cli.resolve(parser.parse_args([]))
+    assert full.results_dir == os.path.join("docs", "results", "jobs")
+    quick = ablation_cli.resolve(parser.parse_args(["--quick", "--output-dir", str(tmp_path)]))
+    assert quick.results_dir == str(tmp_path / "jobs")
+
+
+def test_verdict_arms_start_from_the_post_hoc_network_of_their_own_seed(tmp_path):
+    cli, args = _args(tmp_path, "--seeds", "2", "--verdict-seeds", "4")
+    rows, configs = plan((1, 4), map_size=cli.map_size(args))
+    jobs = cli.make_jobs(args, rows, configs)
+    posthoc = [j for j in jobs if j["config"].key == "posthoc_w32_within"]
+    assert [j["seed"] for j in posthoc] == [0, 1, 2, 3]  # the verdict needs 4 starts
+    assert len([j for j in jobs if j["config"].key == "baseline_w32"]) == 2
+    for job in jobs:
+        if job["config"].init is not None:
+            start = job["argv"][job["argv"].index("--init-weights") + 1]
+            assert start == f"{posthoc[job['seed']]['folder']}/model.keras"
+            assert job["result_file"].endswith(f"seed_{job['seed']}.json")
+    assert all(j["result_file"].startswith(str(tmp_path / "jobs")) for j in jobs)
+
+
+def test_a_missing_start_network_is_trained_again_for_a_pending_arm(tmp_path):
+    cli, args = _args(tmp_path, "--seeds", "1", "--verdict-seeds", "1")
+    rows, configs = plan((4,))
+    jobs = cli.make_jobs(args, rows, configs)
+    start = next(j for j in jobs if j["config"].init is None)
+    # The start's scores came from another machine: result file, no model.keras.
+    os.makedirs(os.path.dirname(start["result_file"]))
+    with open(start["result_file"], "w") as f:
+        json.dump({"argv": start["argv"], "own": {}, "rules": {},
+                   "decode_version": DECODE_VERSION}, f)
+    assert cli.make_jobs(args, rows, configs)[0].get("force") is True
+    os.makedirs(start["folder"])
+    open(os.path.join(start["folder"], "model.keras"), "wb").close()
+    assert not cli.make_jobs(args, rows, configs)[0].get("force")

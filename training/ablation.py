@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The paper's Tables 1-3 in miniature, with seeds and paired differences.
+"""The paper's Tables 1-3 in miniature and a paired verdict (Table 4), with seeds.
 
-    python training/ablation.py                 # all three tables, 3 seeds (~80 min, 2 CPU cores)
-    python training/ablation.py --quick         # ~3 min smoke test
+    python training/ablation.py                 # all four tables (~150 min, 2 CPU cores)
+    python training/ablation.py --quick         # ~4 min smoke test
     python training/ablation.py --help
 
 The same as `mdn-tf ablation` (`mdn_tf/cli/ablation.py`, which describes the

@@ -40,6 +40,8 @@ GROUPS = ("clean", "occluded", "truncated", "second person")
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ablation-dir", default=os.path.join("runs", "ablation"))
+    parser.add_argument("--results-dir", default=os.path.join("docs", "results", "jobs"),
+                        help="the ablation's per-job result files")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batches", type=int, default=4,
                         help="training batches for the loss and gradient measurements")
@@ -197,6 +199,18 @@ def format_report(results, seeds):
     return "\n".join(lines)
 
 
+def job_argv(args, key, seed):
+    """The training command line of one ablation job, from its result file
+    (`--results-dir`; runs before issue 18 kept it in the job folder)."""
+    for path in (os.path.join(args.results_dir, key, f"seed_{seed}.json"),
+                 os.path.join(args.ablation_dir, "runs", key, f"seed_{seed}",
+                              "ablation_result.json")):
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)["argv"]
+    raise SystemExit(f"no ablation result for {key} seed {seed} in {args.results_dir}")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     import keras
@@ -211,17 +225,14 @@ def main(argv=None):
         results[seed] = {}
         for rule, key in MODELS.items():
             folder = os.path.join(args.ablation_dir, "runs", key, f"seed_{seed}")
-            with open(os.path.join(folder, "ablation_result.json"), encoding="utf-8") as f:
-                job_argv = json.load(f)["argv"]
-            experiment = Experiment(config_lib.parse_args("mpii", job_argv))
+            experiment = Experiment(config_lib.parse_args("mpii", job_argv(args, key, seed)))
             groups = image_groups(sample_data.sample_data(), len(experiment.valid_records))
             model = keras.models.load_model(os.path.join(folder, "model.keras"))
             results[seed][rule] = measure(experiment, model, folder, groups, args.batches)
             print(f"seed {seed} {rule}: measured", flush=True)
         folder = os.path.join(args.ablation_dir, "runs", STN, f"seed_{seed}")
         if os.path.exists(os.path.join(folder, "model.keras")):
-            with open(os.path.join(folder, "ablation_result.json"), encoding="utf-8") as f:
-                experiment = Experiment(config_lib.parse_args("mpii", json.load(f)["argv"]))
+            experiment = Experiment(config_lib.parse_args("mpii", job_argv(args, STN, seed)))
             model = keras.models.load_model(os.path.join(folder, "model.keras"))
             results[seed]["stn"] = measure_stn(experiment, model)
     report = format_report(results, args.seeds)
