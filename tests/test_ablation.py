@@ -105,6 +105,7 @@ def test_rows_carry_paired_differences_against_their_references():
     compare = summary["width 16: post-hoc noisy-OR"]["compare"][0]
     assert compare["against"] == "width 16: no voting"
     assert compare["differences"] == [5.0, 5.0] and compare["low"] == compare["high"] == 5.0
+    assert compare["Mean@0.1"]["differences"] == [-4.0, -4.0]  # the strict threshold too
     mdn = summary["width 16: MDN noisy-OR"]
     assert [c["against"] for c in mdn["compare"]] == [
         "width 16: no voting", "width 16: post-hoc noisy-OR", "width 16: MDN additive"]
