@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The paper's Tables 1-3 in miniature and a paired verdict (Table 4), with seeds.
 
-    python training/ablation.py                 # all four tables (~150 min, 2 CPU cores)
+    python training/ablation.py                 # all four tables (~110 min, 2 CPU cores)
     python training/ablation.py --quick         # ~4 min smoke test
     python training/ablation.py --help
 

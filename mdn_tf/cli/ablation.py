@@ -1,6 +1,6 @@
 """Run the paper's Tables 1-3 in miniature and a paired verdict (Table 4), with seeds.
 
-    mdn-tf ablation                 # all four tables (~150 min, 2 CPU cores)
+    mdn-tf ablation                 # all four tables (~110 min, 2 CPU cores)
     mdn-tf ablation --tables 4      # the paired verdict only (8 seeds)
     mdn-tf ablation --quick         # a few minutes: tiny budget, 2 seeds (smoke test)
     mdn-tf ablation --data-dir /data/mpii --extra --backbone resnet50   # real MPII, GPU
