@@ -12,8 +12,8 @@ displacements = Eq. 3) sits at its minimum. Two forms exist:
   - additive: mean squared error, 0 at the perfect network and positive
     anywhere else. The voted peak is ~29 (the pixels within eps_c that
     vote), but the mean runs over every pixel, so at initialisation the
-    term is ~0.5 and its gradient norm is that of the heatmap term (~0.7
-    vs ~1.4 on the sample); dividing the error by the vote count made it
+    term is ~0.45 and its gradient norm close to the heatmap term's (0.57
+    vs 1.0, one sample batch); dividing the error by the vote count made it
     ~1500 times weaker than the heatmap term, i.e. no end-to-end signal.
   - noisy-OR and max: binary cross-entropy against the soft target t in
     [0, 1], whose minimum over m is at m = t.
@@ -50,7 +50,7 @@ class FinalSupervision:
         warp: True for the STN baseline, whose final maps are the heatmaps
             backward-warped (`BilinearWarp`) instead of voted; "voted" then
             means the codec's heatmaps warped by its gather displacements
-            (`MDNCodec(displacements="gather")`). Defaults to False.
+            (which `MDNCodec` then builds). Defaults to False.
 
     Example:
 

@@ -83,7 +83,8 @@ class MDNCodec:
         final_radius: eps_m in map pixels. Defaults to 1.0.
         final_sigma: Gaussian standard deviation in map pixels. Defaults to 1.0.
         displacements: "scatter" (Eq. 3, for voting) or "gather" (for the
-            STN's backward warp, (b') above). Defaults to "scatter".
+            STN's backward warp, (b') above). Defaults to None: "gather"
+            when `final_supervision` warps (`warp=True`), else "scatter".
         final_supervision: a `FinalSupervision`: the rule whose final target
             the codec builds ("voted": heatmap and displacement targets voted
             with its rule and kernel along `edges`). Defaults to None.
@@ -107,11 +108,14 @@ class MDNCodec:
         final_radius=FINAL_RADIUS,
         final_sigma=FINAL_SIGMA,
         final_supervision=None,
-        displacements="scatter",
+        displacements=None,
     ):
         self.skeleton = get_skeleton(skeleton)
         if final_supervision is not None:
             final_target = final_supervision.codec_target
+        if displacements is None:
+            warps = final_supervision is not None and final_supervision.warp
+            displacements = "gather" if warps else "scatter"
         if len(map_size) != 2 or any(int(s) != s or s <= 0 for s in map_size):
             raise ValueError(
                 f"map_size must be a (height, width) pair of positive integers. "

@@ -71,8 +71,7 @@ def perturbation_losses(supervision, map_size=(32, 32), mode="within_part", peop
         final loss, "peak": mean of the voted maps' per-joint maxima}}`.
     """
     codec = MDNCodec("mpii", map_size=map_size, mode=mode, heatmap_radius=heatmap_radius,
-                     final_supervision=supervision,
-                     displacements="gather" if supervision.warp else "scatter")
+                     final_supervision=supervision)
     targets = random_people(codec, people, seed)
     normalisers = tf.constant(codec.edge_normalisers())
     if supervision.warp:  # the STN baseline

@@ -51,15 +51,14 @@ class Experiment:
         self.dataset = args.dataset
         height, width = args.input_size
         # The one pairing of the rule with its final target (the codec) and loss.
-        stn = args.variant == "stn"  # gathers (backward warp) instead of voting
         self.final_supervision = FinalSupervision(
             args.combine, args.kernel, args.kernel_size, args.kernel_sigma,
-            form=args.final_target, warp=stn,
+            # The STN gathers (backward warp) instead of voting.
+            form=args.final_target, warp=args.variant == "stn",
         )
         self.codec = MDNCodec(
             args.dataset, map_size=(height // 4, width // 4), mode=args.edges,
             final_supervision=self.final_supervision,
-            displacements="gather" if stn else "scatter",
             **({"final_sigma": args.final_sigma} if args.final_sigma else {}),
         )
         if args.dataset == "mpii":
