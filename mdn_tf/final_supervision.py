@@ -30,6 +30,7 @@ Shapes: H x W map size, J joints, E voting edges.
 
 import dataclasses
 
+from mdn_tf.losses import FinalMapLoss
 from mdn_tf.ops.voting_config import make_voting_config
 
 FORMS = ("voted", "paper")
@@ -89,8 +90,6 @@ class FinalSupervision:
         gradient `floor`) for noisy-OR and max, in both forms: the forms
         differ in the target, which the codec builds (`codec_target`).
         """
-        from mdn_tf.losses import FinalMapLoss
-
         return FinalMapLoss(self.combine, floor=floor)
 
     def vote(self, heatmaps, offsets_x, offsets_y, edges, num_targets):

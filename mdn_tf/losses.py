@@ -33,7 +33,6 @@ Shapes: B batch, H x W map size, J joints, E voting edges.
 import math
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 COMBINES = ("noisy_or", "additive", "max")
@@ -158,6 +157,8 @@ def pack_target(target, weight=None):
     Returns:
         `[..., 2C]`: channels `[:C]` the target, `[C:]` the weight.
     """
+    import tensorflow as tf  # runs inside tf.data; imported here so the losses need no TF
+
     target = tf.convert_to_tensor(target, tf.float32)
     weight = tf.ones_like(target) if weight is None else tf.broadcast_to(
         tf.cast(weight, tf.float32), tf.shape(target)
@@ -179,6 +180,8 @@ def pack_targets(targets, output_names):
         outputs ("heatmaps", "stack_k_heatmaps") and "final" weighted by
         `joint_weights`, offsets masked by `offset_weights`.
     """
+    import tensorflow as tf  # runs inside tf.data; imported here so the losses need no TF
+
     joint_weights = tf.convert_to_tensor(targets["joint_weights"], tf.float32)
     # [J] or [B, J] -> broadcastable over the map: [1, 1, J] or [B, 1, 1, J].
     joint_weights = tf.expand_dims(tf.expand_dims(joint_weights, -2), -2)
@@ -299,11 +302,7 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         raise ValueError(f"variant must be one of {variants}. Received: variant={variant!r}")
     if combine not in COMBINES:
         raise ValueError(f"combine must be one of {COMBINES}. Received: combine={combine!r}")
-    from mdn_tf.final_supervision import FinalSupervision
-
-    if final_supervision is None:
-        final_supervision = FinalSupervision(combine)
-    elif final_supervision.combine != combine:
+    if final_supervision is not None and final_supervision.combine != combine:
         raise ValueError(
             f"final_supervision must be of the model's combine rule {combine!r}. "
             f"Received: final_supervision.combine={final_supervision.combine!r}"
@@ -317,6 +316,8 @@ def build_losses(output_names, variant="mdn", combine="noisy_or", heatmap_weight
         elif name in ("offsets_x", "offsets_y"):
             losses[name], weights[name] = MaskedHuber(huber_delta), offset_weight
         elif name == "final" and variant in ("stn", "mdn"):
-            losses[name] = final_supervision.loss(final_floor)
+            # The same loss for every final target form: the forms differ in
+            # the target, which the codec builds (`FinalSupervision.codec_target`).
+            losses[name] = FinalMapLoss(combine, floor=final_floor)
             weights[name] = final_weight
     return losses, weights

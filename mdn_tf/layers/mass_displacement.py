@@ -2,7 +2,9 @@
 
 import keras
 
-from mdn_tf.ops.mass_displacement import check_implementation, check_shapes, vote
+from mdn_tf.ops.any_backend import check_implementation
+from mdn_tf.ops.dispatch import vote
+from mdn_tf.ops.shapes import check_shapes
 from mdn_tf.ops.voting_config import make_voting_config
 
 

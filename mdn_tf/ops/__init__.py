@@ -2,7 +2,10 @@
 
 - `mass_displacement.py`: the public function (`mdn_tf.mass_displacement`)
   and the choice of implementation;
-- `voting_config.py`: argument checking shared by every path;
+- `dispatch.py`: the layer's entry, which picks the path by Keras backend
+  and imports TensorFlow only on its own backend;
+- `voting_config.py`, `shapes.py`: argument and shape checking shared by
+  every path;
 - `voting_tf.py`: the pure-TensorFlow implementation;
 - `voting_keras.py`: the `keras.ops` implementation (every Keras backend),
   with `segments.py` (segment sums per backend) and `any_backend.py` (the

@@ -19,9 +19,26 @@ import os
 
 import keras
 
+from mdn_tf.ops.shapes import check_shapes
+from mdn_tf.ops.voting_config import IMPLEMENTATIONS
 from mdn_tf.ops.voting_keras import vote_keras
 
 _FLOAT_TYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def check_implementation(implementation):
+    """Returns `implementation` when it is a name and can run on this Keras backend.
+
+    Raises:
+        ValueError: not one of `IMPLEMENTATIONS`.
+        RuntimeError: `"custom_op"` on a backend other than TensorFlow.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be one of {IMPLEMENTATIONS}. "
+            f"Received: implementation={implementation!r}"
+        )
+    return check_implementation_for_backend(implementation)
 
 
 def check_implementation_for_backend(implementation, backend=None):
@@ -73,9 +90,6 @@ def vote_any_backend(heatmaps, offsets_x, offsets_y, config, implementation="aut
         ValueError: shapes that do not fit (the messages of `check_shapes`).
         TypeError: an input that is not floating point.
     """
-    # Imported here: mass_displacement imports this module.
-    from mdn_tf.ops.mass_displacement import check_shapes
-
     check_implementation_for_backend(implementation)
     heatmaps, heatmaps_dtype = _convert(heatmaps, "heatmaps")
     offsets_x, offsets_x_dtype = _convert(offsets_x, "offsets_x")

@@ -11,80 +11,14 @@ import tensorflow as tf
 
 from mdn_tf.backend_check import is_tensorflow_backend
 from mdn_tf.ops import custom_op, determinism
-from mdn_tf.ops.any_backend import check_implementation_for_backend, vote_any_backend
-from mdn_tf.ops.voting_config import IMPLEMENTATIONS, make_voting_config
+from mdn_tf.ops.any_backend import check_implementation, vote_any_backend
+from mdn_tf.ops.shapes import check_shapes
+from mdn_tf.ops.voting_config import make_voting_config
 from mdn_tf.ops.voting_keras import vote_keras
 from mdn_tf.ops.voting_tf import vote_tf
 
 _FORCE_PURE_TF = threading.local()
 _FLOAT_TYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
-
-
-def check_implementation(implementation):
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"implementation must be one of {IMPLEMENTATIONS}. "
-            f"Received: implementation={implementation!r}"
-        )
-    return check_implementation_for_backend(implementation)
-
-
-def _dims(shape):
-    return tuple(None if d is None else int(d) for d in tf.TensorShape(shape).as_list())
-
-
-def check_shapes(heatmaps_shape, offsets_x_shape, offsets_y_shape, config):
-    """Checks static shapes and returns `config` resolved for J.
-
-    Unknown dimensions (None) are accepted here and checked at run time.
-
-    Raises:
-        ValueError: wrong rank, an E that does not match the edges, or B, H, W
-            that differ between the inputs.
-    """
-    named = {
-        "heatmaps": tf.TensorShape(heatmaps_shape),
-        "offsets_x": tf.TensorShape(offsets_x_shape),
-        "offsets_y": tf.TensorShape(offsets_y_shape),
-    }
-    layouts = {"heatmaps": "[B, H, W, J]", "offsets_x": "[B, H, W, E]", "offsets_y": "[B, H, W, E]"}
-    for name, shape in named.items():
-        if shape.rank is not None and shape.rank != 4:
-            raise ValueError(
-                f"{name} must be a rank-4 tensor {layouts[name]}. "
-                f"Received: {name}.shape={_dims(shape)}"
-            )
-    for axis, label in enumerate("BHW"):
-        sizes = {name: shape[axis] for name, shape in named.items() if shape.rank is not None}
-        known = {name: int(d) for name, d in sizes.items() if d is not None}
-        if len(set(known.values())) > 1:
-            received = ", ".join(f"{name}.shape={_dims(named[name])}" for name in named)
-            raise ValueError(
-                f"heatmaps, offsets_x and offsets_y must share {label} (axis {axis}). "
-                f"Received: {received}"
-            )
-
-    num_heatmaps = named["heatmaps"][-1] if named["heatmaps"].rank is not None else None
-    if num_heatmaps is None:
-        raise ValueError(
-            "The number of heatmap channels J (last axis of heatmaps) must be known "
-            f"when the graph is built. Received: heatmaps.shape={_dims(named['heatmaps'])}"
-        )
-    config = config.for_channels(int(num_heatmaps))
-    num_edges = len(config.sources)
-    for name in ("offsets_x", "offsets_y"):
-        shape = named[name]
-        if shape.rank is not None and shape[-1] is not None and int(shape[-1]) != num_edges:
-            expected = (
-                f"E = J = {num_edges} (within-part voting, edges=None)"
-                if config.within_part
-                else f"E = len(edges) = {num_edges}"
-            )
-            raise ValueError(
-                f"{name} must have one channel per voting edge: {expected}. "
-                f"Received: {name}.shape={_dims(shape)}"
-            )
-    return config
 
 
 def _runtime_shape_checks(heatmaps, offsets_x, offsets_y):
