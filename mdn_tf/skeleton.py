@@ -142,6 +142,8 @@ COCO = Skeleton(
 )
 
 SKELETONS = {"mpii": MPII, "coco": COCO}
+# The datasets mdn_tf reads: one per skeleton (layouts in mdn_tf.data.datasets).
+DATASETS = tuple(SKELETONS)
 
 
 def get_skeleton(name):

@@ -17,7 +17,8 @@ otherwise). Nothing is written unless --json is given.
 import os
 import sys
 
-DATASETS = ("mpii", "coco")
+from mdn_tf.skeleton import DATASETS
+
 SPLITS = ("train", "valid", "all")
 
 
@@ -41,28 +42,12 @@ def add_arguments(parser):
 def splits(dataset, data_dir, which="all", detections=None):
     """The `dataset_check.Split`s training reads from `data_dir` (None: the built-in sample)."""
     from mdn_tf.data.dataset_check import Split
+    from mdn_tf.data.datasets import SPLITS, split_files
 
-    if data_dir is None:
-        from mdn_tf.data import sample_data
-
-        paths = sample_data.sample_data()
-        if dataset == "mpii":
-            chosen = [Split("train", paths.mpii_train, paths.mpii_images),
-                      Split("valid", paths.mpii_valid, paths.mpii_images, paths.mpii_gt_valid)]
-        else:
-            chosen = [Split("train", paths.coco_train, paths.coco_train_images),
-                      Split("valid", paths.coco_val, paths.coco_val_images)]
-    elif dataset == "mpii":
-        annot, images = os.path.join(data_dir, "annot"), os.path.join(data_dir, "images")
-        chosen = [Split("train", os.path.join(annot, "train.json"), images),
-                  Split("valid", os.path.join(annot, "valid.json"), images,
-                        os.path.join(annot, "gt_valid.mat"))]
-    else:
-        from mdn_tf.training.run import COCO_FILES
-
-        train_ann, train_images, val_ann, val_images = (
-            os.path.join(data_dir, f) for f in COCO_FILES["real"])
-        chosen = [Split("train", train_ann, train_images), Split("valid", val_ann, val_images)]
+    chosen = []
+    for name in SPLITS:
+        files = split_files(dataset, name, data_dir)
+        chosen.append(Split(name, files.annotations, files.images, files.ground_truth))
     if detections:
         chosen[1].detections = detections
     return [s for s in chosen if which in ("all", s.name)]

@@ -26,11 +26,12 @@ from mdn_tf.cli._common import (
     require_tensorflow_backend,
     standalone_main,
 )
+from mdn_tf.skeleton import DATASETS
 
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file or a SavedModel folder")
-    parser.add_argument("--dataset", choices=("mpii", "coco"), default="mpii")
+    parser.add_argument("--dataset", choices=DATASETS, default="mpii")
     parser.add_argument("--data-dir", help="real MPII or COCO folder (as for training); "
                                            "default: the built-in sample")
     parser.add_argument("--detections", help="COCO detector-results JSON for the person boxes")

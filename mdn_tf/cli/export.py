@@ -15,13 +15,14 @@ Serving").
 import sys
 
 from mdn_tf.cli._common import require_path, require_tensorflow_backend, standalone_main
+from mdn_tf.skeleton import DATASETS
 
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file from training")
     parser.add_argument("--output", required=True,
                         help="SavedModel folder (TF Serving wants <model_name>/<version>)")
-    parser.add_argument("--skeleton", choices=("mpii", "coco"),
+    parser.add_argument("--skeleton", choices=DATASETS,
                         help="joint set for the flip test; default: from J (16 MPII, 17 COCO)")
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
     parser.add_argument("--no-quarter-offset", action="store_true", help="plain arg-max decoding")

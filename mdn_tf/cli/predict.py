@@ -37,6 +37,7 @@ from mdn_tf.cli._common import (
     standalone_main,
 )
 from mdn_tf.cli._predict_boxes import boxes_per_image, check_boxes_on_image, parse_box
+from mdn_tf.skeleton import DATASETS
 
 DEFAULT_OUTPUT_DIR = os.path.join("runs", "predict")
 
@@ -52,7 +53,7 @@ def add_arguments(parser):
                         help='boxes per image: {"IMAGE": [[x,y,w,h], ...], ...}')
     parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
                         help=f"where the PNG and JSON files go (default: {DEFAULT_OUTPUT_DIR})")
-    parser.add_argument("--skeleton", choices=("mpii", "coco"),
+    parser.add_argument("--skeleton", choices=DATASETS,
                         help="the model's joint set; default: from J (16 MPII, 17 COCO)")
     parser.add_argument("--no-flip", action="store_true",
                         help="skip the flip test (.keras only; a SavedModel runs what it was "

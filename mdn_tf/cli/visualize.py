@@ -19,10 +19,12 @@ For keypoints on your own photos, use `mdn-tf predict`.
 import os
 import sys
 
+from mdn_tf.skeleton import DATASETS
+
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file from training")
-    parser.add_argument("--dataset", choices=("mpii", "coco"), default="mpii")
+    parser.add_argument("--dataset", choices=DATASETS, default="mpii")
     parser.add_argument("--data-dir", help="real MPII or COCO folder; default: the built-in sample")
     parser.add_argument("--num", type=int, default=4, help="people to draw (default 4)")
     parser.add_argument("--joint", help="joint of the MDN panels; default: the right wrist")

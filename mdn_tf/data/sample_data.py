@@ -26,7 +26,7 @@ person overlapping the annotated one (sometimes dressed alike), limb-like
 clutter, varied limb widths and clothing, lighting, blur and noise. The
 COCO images share the clutter, clothing, occluder and camera effects.
 
-Command line: `mdn-tf sample-data [--root DIR]` (also `python -m mdn_tf.data.sample_data`).
+Command line: `mdn-tf sample-data [--root DIR]` (also `python -m mdn_tf.cli sample-data`).
 """
 
 import dataclasses
@@ -527,13 +527,3 @@ def _write_coco(paths, seed, num_train, num_val):
             with open(paths.coco_detections, "w", encoding="utf-8") as f:
                 json.dump(detections, f)
 
-
-def main(argv=None):
-    """`python -m mdn_tf.data.sample_data`: the same as `mdn-tf sample-data`."""
-    from mdn_tf.cli import sample_data as command
-
-    return command.main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
