@@ -17,34 +17,31 @@ same command resumes), logs/ (TensorBoard), model.keras, results.json.
     mdn-tf train --dataset coco --data-dir /data/coco --detections dets.json
 """
 
-import argparse
 import sys
 
-DATASETS = ("mpii", "coco")
+from mdn_tf.skeleton import DATASETS
 
 
 def add_arguments(parser):
     parser.add_argument("--dataset", choices=DATASETS, default="mpii",
                         help="MPII (16 joints, PCKh) or COCO (17 joints, OKS AP); default mpii")
-    # The options are config.py's, so the scripts in training/ and this command agree.
-    from mdn_tf.training import config
+    # The options are command_line.py's, so the scripts in training/ and this command agree.
+    from mdn_tf.training import command_line
 
-    config.add_arguments(parser, dataset=None)
+    command_line.add_arguments(parser, dataset=None)
 
 
 def run(args):
     from mdn_tf.cli._common import require_path, require_tensorflow_backend
-    from mdn_tf.training import config
-    from mdn_tf.training import run as training
 
     if args.data_dir is not None:
         require_path(args.data_dir, "--data-dir", "dir")
     if args.config is not None:
         require_path(args.config, "--config", "file")
     require_tensorflow_backend("train")
-    # The parser only gives the --config merge its defaults.
-    defaults = config.add_arguments(argparse.ArgumentParser(), dataset=None)
-    training.train(config.resolve_args(defaults, args, args.dataset))
+    from mdn_tf.training import command_line, run as training
+
+    training.train(command_line.config_from_args(args, args.dataset))
     return 0
 
 
@@ -59,8 +56,8 @@ def main(argv=None, dataset=None):
     module = sys.modules[__name__]
     if dataset is None:
         return _common.standalone_main(module, argv, prog="mdn-tf train")
-    from mdn_tf.training import config
+    from mdn_tf.training import command_line
 
-    parser = config.build_parser(dataset)
+    parser = command_line.build_parser(dataset)
     parser.set_defaults(dataset=dataset)
     return _common.run_command(module, parser.parse_args(argv), parser.prog)

@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mdn_tf.data.bad_images import TRAINING_HINT, BadImageError
+
 
 class ValidationMetric(keras.callbacks.Callback):
     """Adds a validation metric (PCKh, OKS AP) to the epoch logs.
@@ -61,8 +63,6 @@ class BadImages(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         line = self.log.first
         if self.on_bad_image == "error" and line is not None:
-            from mdn_tf.data.bad_images import TRAINING_HINT, BadImageError
-
             # First in the callback list: no checkpoint or backup of this epoch is written.
             raise BadImageError(line + TRAINING_HINT)
         if self.on_bad_image != "skip":

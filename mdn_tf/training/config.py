@@ -1,236 +1,315 @@
-"""Command line of `training/train_mpii.py` and `training/train_coco.py`.
+"""The typed configuration of one training run, with its defaults per profile.
 
-Every option has two defaults: one for the built-in sample data (no
-`--data-dir`; a CPU-sized run that finishes in minutes on 2 cores) and one
-for real data (the paper's settings: ResNet-50 from ImageNet, RMSProp,
-learning rate 0.0025 decayed by 0.99 every epoch). An option given on the
-command line wins over `--config FILE` (JSON, keys are option names with
-underscores), which wins over the defaults.
+    from mdn_tf.training import TrainConfig, train
+    train(TrainConfig())                                        # the main job: MPII sample
+    train(TrainConfig.from_options(dataset="coco", epochs=5))   # flat option names
+    train(TrainConfig(data=DataConfig(data_dir="/data/mpii")))  # real MPII, paper settings
+
+A `TrainConfig` is frozen and holds five sections: `model`, `data`, `loss`,
+`optimization` and `run`. A field left at None takes the default of the
+run's profile, chosen by the data: the built-in sample (`data_dir` None; a
+CPU-sized run that finishes in minutes on 2 cores) or real data (the
+paper's settings: ResNet-50 from ImageNet, RMSProp 0.0025 decayed by 0.99
+per epoch). Those defaults are `PROFILES` and `DATASET_PROFILES` below and
+nowhere else. Every value is checked once, here, and a bad one raises a
+`ConfigError` that names the option (`--option` on the command line).
+
+The command line (`command_line.py`), a JSON config file
+(`TrainConfig.from_options(**json.load(f))`) and Python build the same
+object; `to_options()` gives the flat dict back.
 """
 
-import argparse
-import json
+import dataclasses
 import os
 
+from mdn_tf.data.datasets import DATASETS
+from mdn_tf.data.bad_images import ON_BAD_IMAGE
+from mdn_tf.final_supervision import FORMS
 from mdn_tf.models import BACKBONES, VARIANTS
 from mdn_tf.ops.voting_config import COMBINES, KERNELS
 
-DATASETS = ("mpii", "coco")
 STRATEGIES = ("none", "mirrored", "multi_worker")
 OPTIMIZERS = ("rmsprop", "adam")
-# The pipeline's `on_bad_image` modes (mdn_tf.data.bad_images.ON_BAD_IMAGE; not imported:
-# that module loads TensorFlow, and the command-line help must not).
-ON_BAD_IMAGE = ("error", "skip")
+EDGES = ("within_part", "cross_part")
 
-# Built-in sample: a small network on 128-pixel crops (maps 32 x 32).
-# Gradients are clipped to a global norm of 1: the noisy-OR cross-entropy of an
-# untrained network sends spikes of 1/m (m ~ 1e-6 at target pixels no vote
-# reaches) into the displacement heads, which inflate Adam's second moments
-# and freeze those heads for hundreds of steps (docs/models.md, "The noisy-OR
-# question"). Clipping closed a 4.9-point gap to the additive rule.
-# The sample's voting defaults come from `training/ablation.py` (README): within-part
-# additive MDN scored highest (cross-part voting trailed within-part by ~5 points).
-SAMPLE_DEFAULTS = dict(
-    combine="additive", edges="within_part", backbone="small", weights=None, epochs=20, batch_size=16, optimizer="adam",
-    learning_rate=2e-3, lr_decay=0.97, small_filters=32, clipnorm=1.0, eval_every=5,
-)
-# Real data: the paper's setting (Neverova & Kokkinos, BMVC 2018, Sec. 4). The
-# paper finds within-part voting best for single-person MPII and cross-part
-# voting for multi-person COCO (Sec. 4, Table 3 and Table 5), hence the
-# per-dataset edges below.
-PAPER_DEFAULTS = dict(
-    combine="noisy_or", edges="within_part", backbone="resnet50", weights="imagenet", epochs=100, batch_size=16, optimizer="rmsprop",
-    learning_rate=0.0025, lr_decay=0.99, small_filters=32, clipnorm=None, eval_every=1,
-)
-INPUT_SIZES = {
-    ("mpii", True): (128, 128), ("coco", True): (128, 96),
-    ("mpii", False): (256, 256), ("coco", False): (256, 192),
+# The defaults that depend on the profile. Sample: a small network on 128-pixel
+# crops. Its gradients are clipped to a global norm of 1: the noisy-OR
+# cross-entropy of an untrained network sends spikes of 1/m into the
+# displacement heads, which inflate Adam's second moments and freeze those
+# heads for hundreds of steps (docs/models.md, "The noisy-OR question").
+# Its voting (additive, within-part) scored highest in `training/ablation.py`.
+# Paper: Neverova & Kokkinos, BMVC 2018, Sec. 4. `weights` "none" and
+# `clipnorm` 0 mean no pretrained weights and no clipping.
+PROFILES = {
+    "sample": dict(combine="additive", edges="within_part", backbone="small", weights="none",
+                   epochs=20, batch_size=16, optimizer="adam", learning_rate=2e-3,
+                   lr_decay=0.97, small_filters=32, clipnorm=1.0, eval_every=5),
+    "paper": dict(combine="noisy_or", edges="within_part", backbone="resnet50",
+                  weights="imagenet", epochs=100, batch_size=16, optimizer="rmsprop",
+                  learning_rate=0.0025, lr_decay=0.99, small_filters=32, clipnorm=0.0,
+                  eval_every=1),
 }
-
-
-def build_parser(dataset):
-    """Returns the `argparse.ArgumentParser` of one training script."""
-    metric = "PCKh" if dataset == "mpii" else "OKS AP"
-    parser = argparse.ArgumentParser(
-        prog=f"train_{dataset}.py",
-        description=(
-            f"Trains a Mass Displacement Network on {dataset.upper()} with model.fit and "
-            f"prints the {metric} table of the validation split. Without --data-dir it "
-            "generates (once) and trains on the built-in synthetic sample."
-        ),
-    )
-    return add_arguments(parser, dataset)
-
-
-def add_arguments(parser, dataset=None):
-    """Adds the training options to `parser` and returns it.
-
-    `dataset` None adds both datasets' options (`mdn-tf train --dataset`);
-    `resolve_args` then rejects those of the other dataset.
-    """
-    metric = {"mpii": "PCKh", "coco": "OKS AP"}.get(dataset, "PCKh / OKS AP")
-    add = parser.add_argument
-    add("--data-dir", help=(
-        "real MPII (images/ + annot/{train,valid}.json + annot/gt_valid.mat) or COCO "
-        "(train2017/, val2017/, annotations/) folder; default: the built-in sample"))
-    add("--output-dir", help="checkpoints, backup, logs, final model; default runs/<name>")
-    add("--config", help="JSON file of option values (command line wins)")
-    add("--backbone", choices=BACKBONES)
-    add("--variant", choices=VARIANTS, default="mdn")
-    add("--combine", choices=COMBINES, help="default: additive on the sample, noisy_or on real data")
-    add("--kernel", choices=KERNELS, default="bilinear")
-    add("--kernel-size", type=int, default=5, help="Gaussian window kf (odd)")
-    add("--kernel-sigma", type=float, default=None,
-        help="Gaussian standard deviation in map pixels (default kf/6)")
-    add("--final-target", choices=("voted", "paper"), default="voted",
-        help="final-map target: 'voted' (the heatmap and displacement targets voted like "
-             "the model; a perfect network is the loss minimum) or 'paper' (disk for "
-             "noisy-OR/max, Gaussian for additive)")
-    add("--edges", choices=("within_part", "cross_part"),
-        help="default: within_part for MPII, cross_part for COCO (the paper's finding)")
-    add("--input-size", type=int, nargs=2, metavar=("H", "W"))
-    add("--weights", help='ResNet backbone weights: "imagenet", a file, or "none"')
-    add("--num-stacks", type=int, default=8, help="Hourglass stacks")
-    add("--hourglass-filters", type=int, default=256)
-    add("--small-filters", type=int)
-    add("--init-weights", metavar="MODEL",
-        help="start from the weights of this .keras model, matched by layer name "
-             "(fine-tuning; a variant without displacement heads takes the rest)")
-    add("--epochs", type=int)
-    add("--batch-size", type=int, help="global batch size")
-    add("--steps-per-epoch", type=int, help="default: one pass over the training records")
-    add("--optimizer", choices=OPTIMIZERS)
-    add("--learning-rate", type=float)
-    add("--lr-decay", type=float, help="learning-rate factor per epoch")
-    add("--heatmap-weight", type=float, default=1.0)
-    add("--offset-weight", type=float, default=1.0)
-    add("--final-weight", type=float, default=1.0)
-    add("--final-floor", type=float, default=None,
-        help="bound the final-map cross-entropy's gradient by 1/FLOOR (noisy-OR, max)")
-    add("--clipnorm", type=float, default=None,
-        help="clip gradients to this global norm (default: 1 on the sample, none on real data); "
-             "0: no clipping")
-    add("--final-sigma", type=float, default=None,
-        help="std (map pixels) of the additive rule's Gaussian final target (default 1)")
-    add("--eval-every", type=int, default=None,
-        help=f"epochs between validation {metric} evaluations (best-weights metric); "
-             "0: none during training, only the final table (default: 5 on the sample, 1 on "
-             "real data)")
-    add("--no-untrained-eval", dest="untrained_eval", action="store_false",
-        help="skip scoring the untrained network (saves one validation pass)")
-    add("--max-train-records", type=int, help="use only the first N training people")
-    add("--on-bad-image", choices=ON_BAD_IMAGE, default="error",
-        help="a training image that cannot be read or decoded: 'error' stops with one line "
-             "naming the file and why; 'skip' leaves its people out, names each file once and "
-             "counts them at every epoch's end (default error; `mdn-tf check-data` finds them "
-             "all before a run)")
-    if dataset in ("mpii", None):
-        # COCO AP is computed over every annotated person, so COCO keeps them all.
-        add("--max-valid-records", type=int, help="use only the first N validation people"
-                                                   + (" (MPII)" if dataset is None else ""))
-    if dataset in ("coco", None):
-        add("--detections", help="detector-results JSON for the final evaluation boxes"
-                                 + (" (COCO)" if dataset is None else ""))
-    add("--strategy", choices=STRATEGIES, default="none",
-        help="multi_worker reads TF_CONFIG and uses a custom loop (keras issue 20585)")
-    add("--mixed-precision", action="store_true")
-    add("--jit-compile", action="store_true")
-    add("--seed", type=int, default=0)
-    add("--deterministic", action="store_true",
-        help="deterministic TF ops (bit-exact resume and reruns on CPU)")
-    add("--keep-checkpoints", type=int, default=3, help="epoch checkpoints kept")
-    add("--tensorboard-images", type=int, default=4, help="validation images shown per epoch")
-    add("--restart", action="store_true", help="ignore and delete an existing backup")
-    add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
-    return parser
-
-
-def parse_args(dataset, argv=None):
-    """Parses `argv`, merges `--config` and fills the profile defaults.
-
-    Returns:
-        An `argparse.Namespace` with every option resolved (no None left
-        where a default exists) and `sample` True when no `--data-dir` is set.
-
-    Raises:
-        SystemExit (through argparse) for unknown options; ValueError for a
-        bad config file or option value.
-    """
-    parser = build_parser(dataset)
-    return resolve_args(parser, parser.parse_args(argv), dataset)
-
-
-# Options that only one dataset has (`add_arguments(parser, None)` adds both).
+# Per dataset and profile. The paper finds cross-part voting best for
+# multi-person COCO (Sec. 4, Table 5). The COCO sample has ~150 training
+# people (9 steps an epoch, the MPII sample 50), and the ablation measured
+# MPII only, so it keeps the paper's voting.
+DATASET_PROFILES = {
+    ("mpii", "sample"): dict(input_size=(128, 128)),
+    ("coco", "sample"): dict(input_size=(128, 96), edges="cross_part", epochs=40,
+                             combine="noisy_or"),
+    ("mpii", "paper"): dict(input_size=(256, 256)),
+    ("coco", "paper"): dict(input_size=(256, 192), edges="cross_part"),
+}
+# Options that only one dataset has.
 DATASET_OPTIONS = {"max_valid_records": "mpii", "detections": "coco"}
 
 
-def resolve_args(parser, args, dataset):
-    """Merges `--config` and fills the profile defaults of `parser`'s parsed `args`.
+class ConfigError(ValueError):
+    """A bad option value, named as in Python (`str`) and on the command line (`flag_message`)."""
 
-    Returns:
-        `args`, with every option resolved (see `parse_args`).
+    def __init__(self, option, expected, value, received_flag=None):
+        self.option, self.value = option, value
+        super().__init__(f"{option} {expected}. Received: {option}={value!r}")
+        flag = "--" + option.replace("_", "-")
+        self.flag_message = (f"{flag} {expected}. Received: "
+                             f"{received_flag if received_flag is not None else value}")
 
-    Raises:
-        ValueError for a bad config file or option value.
-    """
-    for key, owner in DATASET_OPTIONS.items():
-        if owner != dataset and getattr(args, key, None) is not None:
-            raise ValueError(f"--{key.replace('_', '-')} applies to --dataset {owner} only. "
-                             f"Received: --dataset {dataset}")
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            values = json.load(f)
-        if not isinstance(values, dict):
-            raise ValueError(f"--config must hold a JSON object. Received: {args.config}")
-        defaults = parser.parse_args([])
-        for key, value in values.items():
-            if not hasattr(args, key):
-                raise ValueError(f"--config {args.config}: unknown option {key!r}")
-            if getattr(args, key) == getattr(defaults, key):  # not set on the command line
-                setattr(args, key, value)
-    args.dataset = dataset
-    args.sample = args.data_dir is None
-    profile = SAMPLE_DEFAULTS if args.sample else PAPER_DEFAULTS
-    if dataset == "coco":  # multi-person: cross-part voting (paper, Table 5)
-        profile = {**profile, "edges": "cross_part"}
-    if args.sample and dataset == "coco":
-        # The COCO sample has ~150 training people (9 steps an epoch), the MPII one 800;
-        # the ablation measured MPII only, so COCO keeps the paper's voting.
-        profile = {**profile, "epochs": 40, "combine": "noisy_or", "edges": "cross_part"}
-    for key, value in profile.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if not args.clipnorm:  # 0 switches clipping off
-        args.clipnorm = None
-    if args.weights in ("none", "None", ""):
-        args.weights = None
-    if not args.backbone.startswith("resnet"):
-        args.weights = None
-    if args.input_size is None:
-        args.input_size = INPUT_SIZES[(dataset, args.sample)]
-    args.input_size = tuple(args.input_size)
-    for name in ("epochs", "batch_size", "keep_checkpoints"):
-        value = getattr(args, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer. "
-                             f"Received: {value!r}")
-    if not isinstance(args.eval_every, int) or args.eval_every < 0:
-        raise ValueError(f"--eval-every must be a non-negative integer. "
-                         f"Received: {args.eval_every!r}")
-    if args.restart and args.strategy == "multi_worker":
+
+def profile_name(data_dir):
+    """"sample" without a data folder, else "paper"."""
+    return "sample" if data_dir is None else "paper"
+
+
+def profile_defaults(dataset, data_dir):
+    """The defaults of the fields left at None, for this dataset and data folder."""
+    profile = profile_name(data_dir)
+    return {**PROFILES[profile], **DATASET_PROFILES[(dataset, profile)]}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network: `mdn_tf.models.build_pose_model`'s arguments."""
+
+    backbone: str = None
+    variant: str = "mdn"
+    combine: str = None
+    kernel: str = "bilinear"
+    kernel_size: int = 5  # Gaussian window kf (odd)
+    kernel_sigma: float = None  # Gaussian std in map pixels; None: kf / 6
+    edges: str = None
+    input_size: tuple = None  # (H, W)
+    weights: str = None  # ResNet weights: "imagenet", a file, or "none"
+    num_stacks: int = 8  # Hourglass stacks
+    hourglass_filters: int = 256
+    small_filters: int = None
+    init_weights: str = None  # a .keras model whose weights start this one (by layer name)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, and how much of it."""
+
+    dataset: str = "mpii"
+    data_dir: str = None  # None: the built-in sample
+    max_train_records: int = None
+    max_valid_records: int = None  # MPII only
+    detections: str = None  # COCO only: detector boxes for the final evaluation
+    on_bad_image: str = "error"
+
+    @property
+    def sample(self):
+        return self.data_dir is None
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Loss weights and the final-map supervision (`mdn_tf.final_supervision`)."""
+
+    heatmap_weight: float = 1.0
+    offset_weight: float = 1.0
+    final_weight: float = 1.0
+    final_target: str = "voted"  # "voted" or "paper"
+    final_floor: float = None  # gradient bound 1/floor of the final cross-entropy
+    final_sigma: float = None  # std of the additive rule's paper-form Gaussian target
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizationConfig:
+    """Optimizer, schedule and length."""
+
+    epochs: int = None
+    batch_size: int = None  # global
+    steps_per_epoch: int = None  # None: one pass over the training records
+    optimizer: str = None
+    learning_rate: float = None
+    lr_decay: float = None  # learning-rate factor per epoch
+    clipnorm: float = None  # global gradient norm; 0: no clipping
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Where and how the run executes, and what it writes."""
+
+    output_dir: str = None  # default runs/<dataset>_<sample|real>_<backbone>_<variant>_<combine>
+    seed: int = 0
+    deterministic: bool = False
+    eval_every: int = None  # epochs between validation scores; 0: only the final table
+    untrained_eval: bool = True
+    strategy: str = "none"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    keep_checkpoints: int = 3
+    tensorboard_images: int = 4
+    restart: bool = False
+    verbose: int = 1
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "loss": LossConfig,
+            "optimization": OptimizationConfig, "run": RunConfig}
+# Flat option name -> its section (option names are unique across sections).
+OPTION_SECTIONS = {field.name: section for section, cls in SECTIONS.items()
+                   for field in dataclasses.fields(cls)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; fields left at None take the profile's default."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = LossConfig()
+    optimization: OptimizationConfig = OptimizationConfig()
+    run: RunConfig = RunConfig()
+
+    def __post_init__(self):
+        if self.data.dataset not in DATASETS:
+            raise ConfigError("dataset", f"must be one of {DATASETS}", self.data.dataset)
+        defaults = profile_defaults(self.data.dataset, self.data.data_dir)
+        for section in SECTIONS:
+            current = getattr(self, section)
+            filled = {name: value for name, value in defaults.items()
+                      if OPTION_SECTIONS[name] == section and getattr(current, name) is None}
+            if filled:
+                object.__setattr__(self, section, dataclasses.replace(current, **filled))
+        model = self.model
+        changes = {"input_size": tuple(int(v) for v in model.input_size)}
+        if model.weights in (None, "None", "") or not model.backbone.startswith("resnet"):
+            changes["weights"] = "none"
+        object.__setattr__(self, "model", dataclasses.replace(model, **changes))
+        if self.run.output_dir is None:
+            source = "sample" if self.data.sample else "real"
+            name = (f"{self.data.dataset}_{source}_{self.model.backbone}_{self.model.variant}_"
+                    f"{self.model.combine}")
+            object.__setattr__(self, "run", dataclasses.replace(
+                self.run, output_dir=os.path.join("runs", name)))
+        _validate(self)
+
+    @property
+    def sample(self):
+        """True on the built-in sample data."""
+        return self.data.sample
+
+    @classmethod
+    def from_options(cls, **options):
+        """A config from flat option names (`epochs=5`, `dataset="coco"`, ...).
+
+        Raises:
+            ConfigError: an unknown option name, or a bad value.
+        """
+        sections = {section: {} for section in SECTIONS}
+        for name, value in options.items():
+            if name not in OPTION_SECTIONS:
+                raise ConfigError("option", f"must be one of the training options "
+                                  f"({', '.join(sorted(OPTION_SECTIONS))})", name,
+                                  received_flag=name)
+            sections[OPTION_SECTIONS[name]][name] = value
+        return cls(**{section: SECTIONS[section](**values)
+                      for section, values in sections.items()})
+
+    def to_options(self):
+        """The flat `{option: value}` dict (JSON-ready; `from_options` reads it back)."""
+        options = {}
+        for section in SECTIONS:
+            options.update(dataclasses.asdict(getattr(self, section)))
+        options["input_size"] = list(options["input_size"])
+        return options
+
+    def replace(self, **options):
+        """A copy with some flat options changed (profile defaults already filled stay)."""
+        return TrainConfig.from_options(**{**self.to_options(), **options})
+
+
+def _positive_int(option, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(option, "must be a positive integer", value)
+
+
+def _choice(option, value, choices):
+    if value not in choices:
+        raise ConfigError(option, f"must be one of {tuple(choices)}", value)
+
+
+def _positive_number(option, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(option, "must be a positive number", value)
+
+
+def _validate(config):
+    """Checks every option once; raises `ConfigError` for the first bad one."""
+    model, data, loss = config.model, config.data, config.loss
+    optimization, run = config.optimization, config.run
+    _choice("backbone", model.backbone, BACKBONES)
+    _choice("variant", model.variant, VARIANTS)
+    _choice("combine", model.combine, COMBINES)
+    _choice("kernel", model.kernel, KERNELS)
+    if isinstance(model.kernel_size, bool) or not isinstance(model.kernel_size, int) or \
+            model.kernel_size < 1 or model.kernel_size % 2 == 0:
+        raise ConfigError("kernel_size", "must be a positive odd integer", model.kernel_size)
+    _positive_number("kernel_sigma", model.kernel_sigma, allow_none=True)
+    _choice("edges", model.edges, EDGES)
+    if len(model.input_size) != 2 or min(model.input_size) < 4:
+        raise ConfigError("input_size", "must be two sizes (H, W) of at least 4 pixels",
+                          model.input_size)
+    for option in ("num_stacks", "hourglass_filters", "small_filters"):
+        _positive_int(option, getattr(model, option))
+    if model.init_weights and not os.path.isfile(model.init_weights):
+        raise ConfigError("init_weights", "must be a .keras model file", model.init_weights,
+                          received_flag=f"--init-weights {model.init_weights} (no such file)")
+    for option, owner in DATASET_OPTIONS.items():
+        if owner != data.dataset and getattr(data, option) is not None:
+            raise ConfigError(option, f"applies to --dataset {owner} only",
+                              getattr(data, option), received_flag=f"--dataset {data.dataset}")
+    _positive_int("max_train_records", data.max_train_records, allow_none=True)
+    _positive_int("max_valid_records", data.max_valid_records, allow_none=True)
+    _choice("on_bad_image", data.on_bad_image, ON_BAD_IMAGE)
+    _choice("final_target", loss.final_target, FORMS)
+    for option in ("heatmap_weight", "offset_weight", "final_weight"):
+        value = getattr(loss, option)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(option, "must be a non-negative number", value)
+    _positive_number("final_floor", loss.final_floor, allow_none=True)
+    _positive_number("final_sigma", loss.final_sigma, allow_none=True)
+    _positive_int("epochs", optimization.epochs)
+    _positive_int("batch_size", optimization.batch_size)
+    _positive_int("steps_per_epoch", optimization.steps_per_epoch, allow_none=True)
+    _choice("optimizer", optimization.optimizer, OPTIMIZERS)
+    _positive_number("learning_rate", optimization.learning_rate)
+    if isinstance(optimization.lr_decay, bool) or not 0 < optimization.lr_decay <= 1:
+        raise ConfigError("lr_decay", "must be in (0, 1]", optimization.lr_decay)
+    if not isinstance(optimization.clipnorm, (int, float)) or optimization.clipnorm < 0:
+        raise ConfigError("clipnorm", "must be a non-negative number (0: no clipping)",
+                          optimization.clipnorm)
+    _positive_int("keep_checkpoints", run.keep_checkpoints)
+    if isinstance(run.eval_every, bool) or not isinstance(run.eval_every, int) or \
+            run.eval_every < 0:
+        raise ConfigError("eval_every", "must be a non-negative integer", run.eval_every)
+    _choice("strategy", run.strategy, STRATEGIES)
+    if run.restart and run.strategy == "multi_worker":
         # Workers would race to delete and read the shared folder.
-        raise ValueError(
-            "--restart cannot be used with --strategy multi_worker; delete the output "
-            f"folder before starting the workers. Received: --output-dir {args.output_dir}"
-        )
-    if args.init_weights and not os.path.isfile(args.init_weights):
-        raise ValueError(f"--init-weights must be a .keras model file. "
-                         f"Received: --init-weights {args.init_weights} (no such file)")
-    if not 0 < args.lr_decay <= 1:
-        raise ValueError(f"--lr-decay must be in (0, 1]. Received: {args.lr_decay!r}")
-    if args.output_dir is None:
-        source = "sample" if args.sample else "real"
-        args.output_dir = os.path.join(
-            "runs", f"{dataset}_{source}_{args.backbone}_{args.variant}_{args.combine}"
-        )
-    return args
+        raise ConfigError("restart", "cannot be used with --strategy multi_worker; delete the "
+                          "output folder before starting the workers", run.restart,
+                          received_flag=f"--output-dir {run.output_dir}")

@@ -33,6 +33,9 @@ import os
 import keras
 import tensorflow as tf
 
+from mdn_tf.training.callbacks import BestWeights, EpochCheckpoint
+from mdn_tf.training.run_state import completed_epochs, tensorboard_available
+
 
 def is_chief(strategy):
     """True for the worker that writes shared outputs (worker 0, or "chief")."""
@@ -50,11 +53,9 @@ def _worker_index(strategy):
     return int(resolver.task_id) if resolver is not None and resolver.task_id is not None else 0
 
 
-def train_custom_loop(args, experiment, strategy):
+def train_custom_loop(config, experiment, strategy):
     """Trains under `strategy` without `model.fit`; returns the model."""
-    from mdn_tf.training.callbacks import BestWeights, EpochCheckpoint
-    from mdn_tf.training.run import completed_epochs
-
+    run, epochs = config.run, config.optimization.epochs
     chief = is_chief(strategy)
     with strategy.scope():
         model = experiment.build_model()
@@ -65,13 +66,13 @@ def train_custom_loop(args, experiment, strategy):
         optimizer.build(model.trainable_variables)
     losses, loss_weights = experiment.losses(model.output_names)
 
-    backup_dir = os.path.join(args.output_dir, "backup")
+    backup_dir = os.path.join(run.output_dir, "backup")
     backup_weights = os.path.join(backup_dir, "latest.weights.h5")
-    start_epoch = min(completed_epochs(backup_dir), args.epochs)
+    start_epoch = min(completed_epochs(backup_dir), epochs)
     if start_epoch and os.path.exists(backup_weights):
         model.load_weights(backup_weights)
 
-    global_batch = args.batch_size
+    global_batch = config.optimization.batch_size
 
     def replica_step(images, targets):
         with tf.GradientTape() as tape:
@@ -110,22 +111,19 @@ def train_custom_loop(args, experiment, strategy):
         return [strategy.experimental_local_results(value)[0] for value in per_replica]
 
     steps = experiment.steps_per_epoch()
-    checkpoints = EpochCheckpoint(os.path.join(args.output_dir, "checkpoints"),
-                                  keep=args.keep_checkpoints)
-    best = BestWeights(args.output_dir, experiment.metric_name)
+    checkpoints = EpochCheckpoint(os.path.join(run.output_dir, "checkpoints"),
+                                  keep=run.keep_checkpoints)
+    best = BestWeights(run.output_dir, experiment.metric_name)
     for callback in (checkpoints, best):
         callback.set_model(model)
     writer = None
-    if chief:
-        from mdn_tf.training.run import tensorboard_available
+    if chief and tensorboard_available():
+        writer = tf.summary.create_file_writer(os.path.join(run.output_dir, "logs", "train"))
 
-        if tensorboard_available():
-            writer = tf.summary.create_file_writer(os.path.join(args.output_dir, "logs", "train"))
-
-    for epoch in range(start_epoch, args.epochs):
-        if chief and args.verbose:
-            print(f"Epoch {epoch + 1}/{args.epochs}")
-        progress = keras.utils.Progbar(steps, verbose=args.verbose if chief else 0)
+    for epoch in range(start_epoch, epochs):
+        if chief and run.verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        progress = keras.utils.Progbar(steps, verbose=run.verbose if chief else 0)
         totals = {}
         dataset = strategy.distribute_datasets_from_function(
             lambda context, epoch=epoch: experiment.train_dataset(
@@ -142,8 +140,8 @@ def train_custom_loop(args, experiment, strategy):
         logs = {name: value / max(steps, 1) for name, value in totals.items()}
         logs["learning_rate"] = float(optimizer.learning_rate)
         if chief:
-            last = epoch + 1 == args.epochs
-            if args.eval_every and ((epoch + 1) % args.eval_every == 0 or last):
+            last = epoch + 1 == epochs
+            if run.eval_every and ((epoch + 1) % run.eval_every == 0 or last):
                 logs[experiment.metric_name] = float(experiment.metric(model))
             checkpoints.on_epoch_end(epoch, logs)
             best.on_epoch_end(epoch, logs)
@@ -157,9 +155,9 @@ def train_custom_loop(args, experiment, strategy):
                     for name, value in logs.items():
                         tf.summary.scalar(f"epoch_{name}", value, step=epoch + 1)
                 writer.flush()
-            if args.verbose:
+            if run.verbose:
                 print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-    workers_dir = os.path.join(args.output_dir, "workers")
+    workers_dir = os.path.join(run.output_dir, "workers")
     os.makedirs(workers_dir, exist_ok=True)
     model.save_weights(os.path.join(workers_dir, f"worker_{_worker_index(strategy)}.weights.h5"))
     return model

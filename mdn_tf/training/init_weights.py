@@ -7,6 +7,10 @@ layer name of the backbone and heads; a variant without displacement heads
 and shape, never by position.
 """
 
+import keras
+
+import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
+
 
 def copy_weights_by_name(source, target):
     """Copies the weights of every `target` layer that `source` has too.
@@ -46,8 +50,4 @@ def copy_weights_by_name(source, target):
 
 def load_initial_weights(path, target):
     """Loads `path` (a `.keras` model) and copies its weights into `target` by name."""
-    import keras
-
-    import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
-
     return copy_weights_by_name(keras.models.load_model(path, compile=False), target)
