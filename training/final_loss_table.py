@@ -9,7 +9,7 @@ For each final-target form ("paper": the paper's disks and Gaussians;
 the paper's kf = 5 and 11 at 64 x 64, and the same kf scaled to 32 x 32) and
 map size, the final-map loss of a network that outputs exactly the codec's
 targets, and of the perturbation that scores best against it
-(`mdn_tf.evaluation.loss_minimum`). A form is consistent when "perfect" is
+(`mdn_tf.research.loss_minimum`). A form is consistent when "perfect" is
 the best row.
 """
 
@@ -29,9 +29,9 @@ def main(argv=None):
     parser.add_argument("--people", type=int, default=4, help="random people per cell")
     args = parser.parse_args(argv)
 
-    from mdn_tf.evaluation.loss_minimum import perturbation_losses
+    from mdn_tf.research.loss_minimum import perturbation_losses
     from mdn_tf.final_supervision import FinalSupervision
-    from mdn_tf.training.ablation_plan import scaled_kernel
+    from mdn_tf.research.ablation_plan import scaled_kernel
 
     lines = ["| form | rule | kernel (paper kf) | map | voted peak | perfect | best perturbation "
              "| its loss | perfect is the minimum |", "|---|---|---|---:|---:|---:|---|---:|---|"]

@@ -34,8 +34,8 @@ by seed.
 import dataclasses
 import math
 
-from mdn_tf.evaluation.voting_rules import NO_VOTING, VotingRule
-from mdn_tf.training import paper_tables
+from mdn_tf.research.voting_rules import NO_VOTING, VotingRule
+from mdn_tf.research import paper_tables
 
 GAUSSIAN_SIZES = (3, 5, 7, 9, 11, 13)
 MDN_KERNELS = (("bilinear", 5), ("gaussian", 5), ("gaussian", 11))
@@ -80,9 +80,9 @@ def kernel_here(kernel, kernel_size, map_size):
 
 @dataclasses.dataclass(frozen=True)
 class TrainedConfig:
-    """One network trained once per seed (a `mdn-tf train` command line).
+    """One network trained once per seed (a `TrainConfig` of `mdn-tf train`).
 
-    `kernel_size` is the paper's kf; `argv(map_size)` scales it. `init`, when
+    `kernel_size` is the paper's kf; `options(map_size)` scales it. `init`, when
     set, is the config whose trained network (same seed) this one starts from.
     """
 
@@ -108,13 +108,15 @@ class TrainedConfig:
             parts.append(f"from_{self.init.key}")
         return "_".join(parts)
 
-    def argv(self, map_size):
-        argv = ["--variant", self.variant, "--combine", self.combine, "--kernel", self.kernel,
-                "--edges", self.edges, "--small-filters", str(self.capacity)]
+    def options(self, map_size):
+        """The training options of this network (`TrainConfig.from_options` names)."""
+        options = {"variant": self.variant, "combine": self.combine, "kernel": self.kernel,
+                   "edges": self.edges, "small_filters": self.capacity}
         if self.kernel == "gaussian":
             window, sigma = scaled_kernel(self.kernel_size, map_size)
-            argv += ["--kernel-size", str(window), "--kernel-sigma", f"{sigma:.6g}"]
-        return argv
+            # Six significant digits: the value the job results were saved with.
+            options.update(kernel_size=window, kernel_sigma=float(f"{sigma:.6g}"))
+        return options
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,14 +3,14 @@
 `summarize_rows` turns the per-seed scores of every job into one dict per
 table row: mean ± std of PCKh@0.5 Mean, PCKh@0.1 Mean and AUC over seeds,
 and, for every row it is compared with, the paired per-seed difference of
-PCKh@0.5 with its 95% interval (`mdn_tf.evaluation.seed_statistics`).
+PCKh@0.5 with its 95% interval (`mdn_tf.research.seed_statistics`).
 """
 
 import math
 
-from mdn_tf.evaluation.seed_statistics import paired_difference, summarize
-from mdn_tf.training.ablation_plan import TABLE_TITLES
-from mdn_tf.training.ablation_runner import METRICS
+from mdn_tf.research.seed_statistics import paired_difference, summarize
+from mdn_tf.research.ablation_plan import TABLE_TITLES
+from mdn_tf.research.ablation_runner import METRICS
 
 
 def row_scores(row, results, seeds):

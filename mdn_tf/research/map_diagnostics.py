@@ -16,6 +16,8 @@ Shapes: N people, J joints, H x W map size.
 
 import numpy as np
 
+from mdn_tf.evaluation.pckh import EXCLUDED_FROM_MEAN
+
 ERROR_BINS = (("precise (<=0.1)", 0.0, 0.1), ("correct (0.1-0.5]", 0.1, 0.5),
               ("near miss (0.5-1]", 0.5, 1.0), ("gross miss (>1)", 1.0, np.inf))
 
@@ -89,8 +91,6 @@ def bootstrap_pckh_error(errors, annotated, threshold=0.5, samples=1000, seed=0)
     Returns:
         The standard deviation (percent points) of PCKh Mean over resamples.
     """
-    from mdn_tf.evaluation.pckh import EXCLUDED_FROM_MEAN
-
     errors, annotated = np.asarray(errors, np.float64), np.asarray(annotated, bool)
     pooled = [j for j in range(annotated.shape[1]) if j not in EXCLUDED_FROM_MEAN]
     correct = ((errors <= threshold) & annotated)[:, pooled].sum(axis=1)

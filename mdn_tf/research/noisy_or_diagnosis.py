@@ -1,8 +1,9 @@
-#!/usr/bin/env python3
 """Why does an end-to-end noisy-OR MDN score what it scores? Measurements on ablation runs.
 
     python training/ablation.py --tables 1            # trains the networks measured here
     python training/diagnose_noisy_or.py              # reads runs/ablation, ~5 min on 2 cores
+
+(`training/diagnose_noisy_or.py` runs `main` of this module.)
 
 For every seed, the end-to-end MDNs of Table 1 trained with the noisy-OR
 and with the additive rule (bilinear kernel) are measured side by side:
@@ -27,9 +28,25 @@ import argparse
 import glob
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import keras
+import numpy as np
+import tensorflow as tf
+
+import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
+from mdn_tf.data import sample_data
+from mdn_tf.data.pipeline import build_dataset
+from mdn_tf.evaluation import evaluate_mpii, predict_records
+from mdn_tf.evaluation.pckh import normalised_errors, pckh_table
+from mdn_tf.models.builder import resolve_edges
+from mdn_tf.research.map_diagnostics import (
+    bootstrap_pckh_error,
+    error_bins,
+    peak_statistics,
+)
+from mdn_tf.research.voting_rules import VotingRule, evaluate_mpii_voting_rules
+from mdn_tf.training.config import TrainConfig
+from mdn_tf.training.experiment import Experiment
 
 MODELS = {"noisy_or": "mdn_w32_within_noisy_or_bilinear",
           "additive": "mdn_w32_within_additive_bilinear"}
@@ -50,7 +67,6 @@ def build_parser():
 
 def image_groups(paths, count):
     """`{group: [N] bool}` of the validation images, from difficulties.json."""
-    import numpy as np
 
     with open(paths.mpii_difficulties, encoding="utf-8") as f:
         rows = [row for row in json.load(f) if row["split"] == "valid"][:count]
@@ -63,7 +79,6 @@ def image_groups(paths, count):
 
 def logged_losses(folder):
     """Per-epoch training losses from the run's TensorBoard events."""
-    import tensorflow as tf
 
     curves = {}
     for path in sorted(glob.glob(os.path.join(folder, "logs", "train", "events.*"))):
@@ -77,8 +92,6 @@ def logged_losses(folder):
 
 def loss_gradients(experiment, model, batches):
     """Mean value and global gradient norm of each weighted loss term."""
-    import numpy as np
-    import tensorflow as tf
 
     losses, weights = experiment.losses(model.output_names)
     dataset = experiment.train_dataset(model.output_names, epoch=0).take(batches)
@@ -99,20 +112,6 @@ def loss_gradients(experiment, model, batches):
 
 def measure(experiment, model, folder, groups, batches):
     """Every measurement of one trained network."""
-    import keras
-    import numpy as np
-
-    from mdn_tf.data.pipeline import build_dataset
-    from mdn_tf.evaluation import predict_records
-    from mdn_tf.evaluation.map_diagnostics import (
-        bootstrap_pckh_error,
-        error_bins,
-        peak_statistics,
-    )
-    from mdn_tf.evaluation.pckh import normalised_errors, pckh_table
-    from mdn_tf.evaluation.voting_rules import VotingRule, evaluate_mpii_voting_rules
-    from mdn_tf.models.builder import resolve_edges
-
     gt = experiment.ground_truth
     keypoints, _ = predict_records(model, experiment.valid_records, "mpii", verbose=False)
     errors = normalised_errors(keypoints, gt["joints"], gt["head_boxes"])
@@ -143,7 +142,6 @@ def measure(experiment, model, folder, groups, batches):
 
 def measure_stn(experiment, model):
     """PCKh of the STN's warped maps and of its own heatmaps before the warp."""
-    from mdn_tf.evaluation import evaluate_mpii
 
     scores = {}
     for output in ("final", "heatmaps"):
@@ -154,7 +152,6 @@ def measure_stn(experiment, model):
 
 
 def format_report(results, seeds):
-    import numpy as np
 
     def mean_std(values):
         values = np.asarray(values, np.float64)
@@ -199,40 +196,32 @@ def format_report(results, seeds):
     return "\n".join(lines)
 
 
-def job_argv(args, key, seed):
-    """The training command line of one ablation job, from its result file
-    (`--results-dir`; runs before issue 18 kept it in the job folder)."""
-    for path in (os.path.join(args.results_dir, key, f"seed_{seed}.json"),
-                 os.path.join(args.ablation_dir, "runs", key, f"seed_{seed}",
-                              "ablation_result.json")):
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)["argv"]
-    raise SystemExit(f"no ablation result for {key} seed {seed} in {args.results_dir}")
+def job_config(args, key, seed):
+    """The `TrainConfig` of one ablation job, from its result file (`--results-dir`)."""
+    path = os.path.join(args.results_dir, key, f"seed_{seed}.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"no ablation result for {key} seed {seed} in {args.results_dir}")
+    with open(path, encoding="utf-8") as f:
+        identity = json.load(f)["identity"]
+    folder = os.path.join(args.ablation_dir, "runs", key, f"seed_{seed}")
+    return TrainConfig.from_options(**identity, output_dir=folder)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    import keras
-
-    import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
-    from mdn_tf.data import sample_data
-    from mdn_tf.training import config as config_lib
-    from mdn_tf.training.run import Experiment
-
     results = {}
     for seed in args.seeds:
         results[seed] = {}
         for rule, key in MODELS.items():
             folder = os.path.join(args.ablation_dir, "runs", key, f"seed_{seed}")
-            experiment = Experiment(config_lib.parse_args("mpii", job_argv(args, key, seed)))
+            experiment = Experiment(job_config(args, key, seed))
             groups = image_groups(sample_data.sample_data(), len(experiment.valid_records))
             model = keras.models.load_model(os.path.join(folder, "model.keras"))
             results[seed][rule] = measure(experiment, model, folder, groups, args.batches)
             print(f"seed {seed} {rule}: measured", flush=True)
         folder = os.path.join(args.ablation_dir, "runs", STN, f"seed_{seed}")
         if os.path.exists(os.path.join(folder, "model.keras")):
-            experiment = Experiment(config_lib.parse_args("mpii", job_argv(args, STN, seed)))
+            experiment = Experiment(job_config(args, STN, seed))
             model = keras.models.load_model(os.path.join(folder, "model.keras"))
             results[seed]["stn"] = measure_stn(experiment, model)
     report = format_report(results, args.seeds)
@@ -243,6 +232,3 @@ def main(argv=None):
         json.dump(results, f, indent=1)
     return results
 
-
-if __name__ == "__main__":
-    main()
