@@ -8,12 +8,12 @@ import pathlib
 
 import pytest
 
-from mdn_tf.evaluation.voting_rules import VotingRule
+from mdn_tf.research.voting_rules import VotingRule
 from mdn_tf.inference.decode import DECODE_VERSION
-from mdn_tf.training import ablation_runner
-from mdn_tf.training import paper_tables
-from mdn_tf.training.ablation_plan import GAUSSIAN_SIZES, plan, scaled_kernel
-from mdn_tf.training.ablation_report import summarize_rows
+from mdn_tf.research import ablation_runner
+from mdn_tf.research import paper_tables
+from mdn_tf.research.ablation_plan import GAUSSIAN_SIZES, plan, scaled_kernel
+from mdn_tf.research.ablation_report import summarize_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -70,8 +70,8 @@ def test_kernels_cover_the_share_of_the_crop_that_the_papers_do(kf, map_size, wi
     assert got_window >= kf * map_size / 64  # never narrower than the scaled window
     rows, configs = plan(map_size=map_size)
     mdn = next(c for c in configs if c.variant == "mdn" and c.kernel == "gaussian")
-    argv = mdn.argv(map_size)
-    assert argv[argv.index("--kernel-sigma") + 1] == f"{scaled_kernel(mdn.kernel_size, map_size)[1]:.6g}"
+    options = mdn.options(map_size)
+    assert options["kernel_sigma"] == float(f"{scaled_kernel(mdn.kernel_size, map_size)[1]:.6g}")
 
 
 def _fake_results(configs, seeds, rule_scores):
@@ -115,31 +115,34 @@ def test_rows_carry_paired_differences_against_their_references():
 def test_a_finished_job_is_not_trained_again(tmp_path):
     folder = tmp_path / "job"
     folder.mkdir()
-    result = {"argv": ["--seed", "0"], "own": {"Mean": 1.0, "Mean@0.1": 0.0, "AUC": 0.0},
+    result = {"identity": {"seed": 0}, "own": {"Mean": 1.0, "Mean@0.1": 0.0, "AUC": 0.0},
               "rules": {"additive/bilinear": {}}, "seconds": 1.0,
               "decode_version": DECODE_VERSION}
     (folder / ablation_runner.RESULT_FILE).write_text(json.dumps(result))
     path = str(folder / ablation_runner.RESULT_FILE)
-    job = {"argv": ["--seed", "0"], "folder": str(folder), "rules": [VotingRule("additive")],
+    job = {"identity": {"seed": 0}, "folder": str(folder), "rules": [VotingRule("additive")],
            "edges": "within_part", "result_file": path}
     assert ablation_runner.run_job(job)["cached"] is True
-    # Another command line or a rule it did not score: the job runs again.
-    assert ablation_runner.cached_result(path, ["--seed", "1"], []) is None
-    assert ablation_runner.cached_result(path, ["--seed", "0"], ["max/bilinear"]) is None
+    # Other training options or a rule it did not score: the job runs again.
+    assert ablation_runner.cached_result(path, {"seed": 1}, []) is None
+    assert ablation_runner.cached_result(path, {"seed": 0}, ["max/bilinear"]) is None
 
 
 def test_a_network_scored_by_an_older_decoder_is_scored_again_not_retrained(tmp_path):
-    result = {"argv": ["--seed", "0"], "own": {}, "rules": {}, "decode_version": 1}
+    result = {"identity": {"seed": 0}, "own": {}, "rules": {}, "decode_version": 1}
     path = str(tmp_path / "seed_0.json")
     (tmp_path / "seed_0.json").write_text(json.dumps(result))
-    assert ablation_runner.cached_result(path, ["--seed", "0"], []) is None
-    assert ablation_runner.trained_model(str(tmp_path), path, ["--seed", "0"]) is None  # no model
+    assert ablation_runner.cached_result(path, {"seed": 0}, []) is None
+    assert ablation_runner.trained_model(str(tmp_path), path, {"seed": 0}) is None  # no model
     (tmp_path / "model.keras").write_bytes(b"")
-    assert ablation_runner.trained_model(str(tmp_path), path, ["--seed", "0"]) == str(
+    assert ablation_runner.trained_model(str(tmp_path), path, {"seed": 0}) == str(
         tmp_path / "model.keras")
-    assert ablation_runner.trained_model(str(tmp_path), path, ["--seed", "1"]) is None
+    assert ablation_runner.trained_model(str(tmp_path), path, {"seed": 1}) is None
 
 
+# Slow: 30 small trainings (~4 min on 2 cores); the one-table run below keeps the
+# ablation's train, score, report and --report-only path on the default test command.
+@pytest.mark.slow
 def test_quick_ablation_writes_the_four_tables_as_markdown_json_and_png(tmp_path):
     assert _ablation_script().main(["--quick", "--output-dir", str(tmp_path)]) == 0
     document = json.loads((tmp_path / "ablation.json").read_text())
@@ -161,13 +164,36 @@ def test_quick_ablation_writes_the_four_tables_as_markdown_json_and_png(tmp_path
         markdown.splitlines()[0], (tmp_path / "ablation.md").read_text().splitlines()[0])
 
 
-def _args(tmp_path, *extra):
+def _parse(*argv):
     from mdn_tf.cli import ablation as ablation_cli
 
     parser = ablation_cli.argparse.ArgumentParser()
     ablation_cli.add_arguments(parser)
-    return ablation_cli, ablation_cli.resolve(parser.parse_args(
-        ["--output-dir", str(tmp_path), "--results-dir", str(tmp_path / "jobs"), *extra]))
+    return ablation_cli.resolve(parser.parse_args(list(argv)))
+
+
+def test_one_table_with_one_seed_trains_scores_and_rebuilds_from_its_job_files(tmp_path):
+    # Table 3 of the quick ablation, one seed: 3 small trainings (~30 s).
+    quick = ["--quick", "--tables", "3", "--seeds", "1", "--output-dir", str(tmp_path)]
+    assert _ablation_script().main(quick) == 0
+    document = json.loads((tmp_path / "ablation.json").read_text())
+    assert {e["table"] for e in document["rows"]} == {3} and len(document["jobs"]) == 3
+    assert all(len(e["Mean"]["values"]) == 1 for e in document["rows"])
+    markdown = (tmp_path / "ablation.md").read_text()
+    assert "Table 3" in markdown and "vs no voting" in markdown
+    assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list((tmp_path / "jobs").glob("*/seed_*.json"))) == 3
+    (tmp_path / "ablation.md").unlink()
+    assert _ablation_script().main([*quick, "--report-only"]) == 0
+    rebuilt = (tmp_path / "ablation.md").read_text()
+    assert rebuilt.splitlines()[1:] == markdown.splitlines()[1:]  # line 1: the run's timing
+
+
+def _args(tmp_path, *extra):
+    from mdn_tf.research import ablation
+
+    return ablation, _parse("--output-dir", str(tmp_path), "--results-dir",
+                            str(tmp_path / "jobs"), *extra)
 
 
 def test_the_full_run_on_the_sample_keeps_its_job_results_in_the_repository(tmp_path):
@@ -190,7 +216,7 @@ def test_verdict_arms_start_from_the_post_hoc_network_of_their_own_seed(tmp_path
     assert len([j for j in jobs if j["config"].key == "baseline_w32"]) == 2
     for job in jobs:
         if job["config"].init is not None:
-            start = job["argv"][job["argv"].index("--init-weights") + 1]
+            start = job["options"]["init_weights"]
             assert start == f"{posthoc[job['seed']]['folder']}/model.keras"
             assert job["result_file"].endswith(f"seed_{job['seed']}.json")
     assert all(j["result_file"].startswith(str(tmp_path / "jobs")) for j in jobs)
@@ -204,9 +230,33 @@ def test_a_missing_start_network_is_trained_again_for_a_pending_arm(tmp_path):
     # The start's scores came from another machine: result file, no model.keras.
     os.makedirs(os.path.dirname(start["result_file"]))
     with open(start["result_file"], "w") as f:
-        json.dump({"argv": start["argv"], "own": {}, "rules": {},
+        json.dump({"identity": start["identity"], "own": {}, "rules": {},
                    "decode_version": DECODE_VERSION}, f)
     assert cli.make_jobs(args, rows, configs)[0].get("force") is True
     os.makedirs(start["folder"])
     open(os.path.join(start["folder"], "model.keras"), "wb").close()
     assert not cli.make_jobs(args, rows, configs)[0].get("force")
+
+
+def test_a_jobs_identity_is_what_it_trains_not_where(tmp_path):
+    from mdn_tf.research import ablation
+
+    rows, configs = plan((4,))
+    here = ablation.make_jobs(_parse("--output-dir", str(tmp_path / "a")), rows, configs)
+    there = ablation.make_jobs(_parse("--output-dir", str(tmp_path / "b")), rows, configs)
+    assert [j["identity"] for j in here] == [j["identity"] for j in there]
+    assert here[0]["options"]["output_dir"] != there[0]["options"]["output_dir"]
+    assert len({json.dumps(j["identity"], sort_keys=True) for j in here}) == len(here)
+
+
+def test_the_committed_job_results_are_todays_jobs(tmp_path):
+    # The full run's results in docs/results/jobs rebuild every table (--report-only)
+    # from any output folder: none is stale for today's training options.
+    from mdn_tf.research import ablation
+
+    args = _parse("--output-dir", str(tmp_path))
+    args.results_dir = str(REPO / "docs" / "results" / "jobs")
+    rows, configs = plan(args.tables, map_size=ablation.map_size(args))
+    jobs = ablation.make_jobs(args, rows, configs)
+    assert len(jobs) == 88
+    assert all(result is not None for result in ablation_runner.load_results(jobs))

@@ -1,8 +1,8 @@
 """The `mdn-tf` command line: help, the cache folder, sample-data, train, visualize, errors.
 
 Most checks call `mdn_tf.cli.main.main(argv)` in this process (what the
-console script runs); one tiny COCO training runs as its own process, as a
-user runs it. The MPII training scripts in training/ are run by
+console script runs); one tiny COCO training (marked slow) runs as its own
+process, as a user runs it. The MPII training scripts in training/ are run by
 tests/test_training_scripts.py, whose uninterrupted run goes through
 `mdn-tf train`; the quick ablation by tests/test_ablation.py.
 """
@@ -154,6 +154,9 @@ def test_user_errors_are_one_line_naming_the_option_without_traceback(tmp_path, 
     assert cli.main(["visualize", "--model", str(tmp_path / "m.keras")]) == 1
     assert cli.main(["sample-data", "--root", str(tmp_path / "s"), "--mpii-train", "0"]) == 1
     assert cli.main(["ablation", "--seeds", "0"]) == 1
+    assert cli.main(["evaluate", "--model", str(tmp_path / "m.keras")]) == 1
+    assert cli.main(["export", "--model", str(tmp_path / "m.keras"),
+                     "--output", str(tmp_path / "out")]) == 1
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors == [
         f"mdn-tf train: error: --data-dir must be an existing folder. "
@@ -166,6 +169,10 @@ def test_user_errors_are_one_line_naming_the_option_without_traceback(tmp_path, 
         "mdn-tf sample-data: error: --mpii-train must be a positive integer. "
         "Received: --mpii-train 0",
         "mdn-tf ablation: error: --seeds must be a positive integer. Received: --seeds 0",
+        f"mdn-tf evaluate: error: --model must be an existing file or folder. "
+        f"Received: --model {tmp_path / 'm.keras'}",
+        f"mdn-tf export: error: --model must be an existing file. "
+        f"Received: --model {tmp_path / 'm.keras'}",
     ]
 
 
@@ -199,6 +206,9 @@ def coco_run(tmp_path_factory):
     return output, proc.stdout
 
 
+# Slow: a whole training process (~40 s on 2 cores); the MPII training runs on the
+# default path (tests/test_bad_images.py), COCO's pipeline and evaluation too.
+@pytest.mark.slow
 def test_train_coco_runs_end_to_end_and_prints_the_ap_table(coco_run):
     output, printed = coco_run
     assert "coco: 16 training" in printed and "OKS AP (%)" in printed and "trained" in printed
@@ -207,10 +217,18 @@ def test_train_coco_runs_end_to_end_and_prints_the_ap_table(coco_run):
     assert (output / "model.keras").is_file()
 
 
-def test_visualize_draws_the_trained_coco_model(coco_run, tmp_path, capsys):
-    output, _ = coco_run
-    assert cli.main(["visualize", "--dataset", "coco", "--model", str(output / "model.keras"),
-                     "--num", "2", "--output-dir", str(tmp_path)]) == 0
+@pytest.mark.parametrize("dataset,num_joints,input_shape",
+                         [("mpii", 16, (64, 64, 3)), ("coco", 17, (64, 48, 3))])
+def test_visualize_draws_predictions_and_mdn_panels(dataset, num_joints, input_shape, tmp_path,
+                                                    capsys):
+    # An untrained network draws the same figures, in seconds instead of a training run.
+    from mdn_tf.models import build_pose_model
+
+    model = tmp_path / "model.keras"
+    build_pose_model("small", "mdn", num_joints=num_joints, input_shape=input_shape).save(model)
+    assert cli.main(["visualize", "--dataset", dataset, "--model", str(model), "--num", "2",
+                     "--output-dir", str(tmp_path / "figures")]) == 0
     assert "wrote" in capsys.readouterr().out
     for name in ("predictions.png", "mdn_panels.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        figure = (tmp_path / "figures" / name).read_bytes()
+        assert figure[:8] == b"\x89PNG\r\n\x1a\n" and len(figure) > 10_000, name

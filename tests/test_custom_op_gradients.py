@@ -2,8 +2,9 @@
 
 `tf.test.compute_gradient` in float64 for all three inputs and every combine
 x kernel x edges case, plus the exact cases finite differences cannot see:
-certain noisy-OR votes, the clip of heatmaps outside [0, 1], and the adjoint
-identity of additive bilinear voting.
+the clip of heatmaps outside [0, 1] and the adjoint identity of additive
+bilinear voting. Certain noisy-OR votes are checked on both implementations
+in tests/test_voting_gradients.py.
 """
 
 import zlib
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from mdn_tf.ops import custom_op
 from mdn_tf.ops.voting_config import make_voting_config
+from gradient_check import assert_gradient_matches_finite_differences
 from reference_voting import bilinear_gather
 from voting_cases import smooth_inputs
 
@@ -44,51 +46,7 @@ def test_compiled_gradient_matches_finite_differences_in_float64(combine, kernel
         arguments[wrt] = value
         return custom_op.vote_custom_op(*arguments, config)
 
-    theoretical, numerical = tf.test.compute_gradient(function, [inputs[wrt]], delta=1e-6)
-    assert np.abs(theoretical[0]).max() > 0, "the gradient should not vanish"
-    np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-5, atol=1e-6)
-
-
-def test_noisy_or_certain_vote_has_the_exact_finite_gradient():
-    # Pixel (2, 2) gets a certain vote (c = 1, integer landing: factor 0) and
-    # one with c = 0.5: m = 1, dm/dc_certain = 1 - 0.5, dm/dc_other = 0.
-    heatmaps = np.zeros((1, 4, 4, 1))
-    heatmaps[0, 0, 0, 0] = 1.0
-    heatmaps[0, 1, 1, 0] = 0.5
-    offsets = np.zeros((1, 4, 4, 1))
-    offsets[0, 0, 0, 0] = 2.0
-    offsets[0, 1, 1, 0] = 1.0
-    config = make_voting_config(combine="noisy_or")
-    heat = tf.constant(heatmaps)
-    with tf.GradientTape() as tape:
-        tape.watch(heat)
-        maps = custom_op.vote_custom_op(heat, offsets, offsets, config)
-        pixel = maps[0, 2, 2, 0]
-    grad = tape.gradient(pixel, heat).numpy()
-    assert pixel.numpy() == 1.0
-    assert np.all(np.isfinite(grad))
-    assert grad[0, 0, 0, 0] == 0.5  # 1 - c_other, exact
-    # The other vote is irrelevant while a certain vote exists (the clip's
-    # gradient passes at c = 0.5, so this zero comes from Z = 1).
-    assert grad[0, 1, 1, 0] == 0.0
-
-
-def test_noisy_or_two_certain_votes_give_zero_not_nan():
-    heatmaps = np.zeros((1, 3, 3, 1))
-    heatmaps[0, 0, 0, 0] = heatmaps[0, 0, 1, 0] = 1.0
-    offsets_x = np.zeros((1, 3, 3, 1))
-    offsets_x[0, 0, 0, 0] = 2.0
-    offsets_x[0, 0, 1, 0] = 1.0
-    offsets_y = np.zeros((1, 3, 3, 1))
-    heat = tf.constant(heatmaps)
-    with tf.GradientTape() as tape:
-        tape.watch(heat)
-        maps = custom_op.vote_custom_op(heat, offsets_x, offsets_y,
-                                        make_voting_config(combine="noisy_or"))
-        pixel = maps[0, 0, 2, 0]
-    assert pixel.numpy() == 1.0
-    grad = tape.gradient(pixel, heat).numpy()
-    np.testing.assert_array_equal(grad, np.zeros_like(grad))
+    assert_gradient_matches_finite_differences(function, inputs[wrt])
 
 
 @pytest.mark.parametrize("combine,expected", [("noisy_or", 0.0), ("additive", 1.0)])

@@ -69,28 +69,6 @@ def test_coco_evaluation_writes_results_json(tmp_path):
     assert results and len(results[0]["keypoints"]) == 51
 
 
-def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
-    assert evaluate_cli.main(["--model", str(tmp_path / "missing.keras")]) == 1
-    assert export_cli.main(["--model", str(tmp_path / "missing.keras"),
-                            "--output", str(tmp_path / "out")]) == 1
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert errors == [
-        f"mdn-tf evaluate: error: --model must be an existing file or folder. "
-        f"Received: --model {tmp_path / 'missing.keras'}",
-        f"mdn-tf export: error: --model must be an existing file. "
-        f"Received: --model {tmp_path / 'missing.keras'}",
-    ]
-
-
-def test_visualize_writes_prediction_and_panel_figures(keras_file, tmp_path):
-    import visualize as visualize_cli
-
-    assert visualize_cli.main(["--model", str(keras_file), "--num", "2",
-                               "--output-dir", str(tmp_path)]) == 0
-    for name in ("predictions.png", "mdn_panels.png"):
-        assert (tmp_path / name).stat().st_size > 10_000
-
-
 def test_a_compiled_and_saved_training_model_loads_after_importing_models(tmp_path):
     import subprocess
 
@@ -105,3 +83,25 @@ def test_a_compiled_and_saved_training_model_loads_after_importing_models(tmp_pa
     # A fresh process that imports only mdn_tf.models, like the CLI tools.
     load = f"import keras, mdn_tf.models\nkeras.models.load_model({str(tmp_path / 'm.keras')!r})\n"
     subprocess.run([sys.executable, "-c", load], check=True, timeout=300, cwd=REPO)
+
+
+def test_evaluating_on_coco_never_opens_the_training_annotations(tmp_path):
+    # A COCO folder whose training annotation "file" cannot be read (a folder):
+    # evaluation reads the validation split only (mdn_tf.data.datasets.load_split).
+    from mdn_tf.data import sample_data
+    from mdn_tf.data.datasets import LAYOUTS
+    from mdn_tf.models import build_pose_model
+
+    paths = sample_data.sample_data()
+    root = tmp_path / "coco"
+    train_annotations, _, _ = LAYOUTS["coco"]["train"]
+    valid_annotations, valid_images, _ = LAYOUTS["coco"]["valid"]
+    (root / train_annotations).mkdir(parents=True)  # open() of it raises IsADirectoryError
+    (root / valid_annotations).symlink_to(paths.coco_val)
+    (root / valid_images).symlink_to(paths.coco_val_images)
+    model = tmp_path / "coco.keras"
+    build_pose_model("small", "mdn", num_joints=17, input_shape=(64, 48, 3)).save(model)
+    assert evaluate_cli.main(["--dataset", "coco", "--data-dir", str(root), "--model",
+                              str(model), "--no-flip", "--max-records", "6",
+                              "--output-dir", str(tmp_path / "out")]) == 0
+    assert 0.0 <= _metrics(tmp_path / "out")["metrics"]["AP"] <= 1.0

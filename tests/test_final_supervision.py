@@ -13,7 +13,7 @@ import tensorflow as tf
 from mdn_tf.data import build_dataset, mpii
 from mdn_tf.data.sample_data import sample_data
 from mdn_tf.data.targets import MDNCodec
-from mdn_tf.evaluation.loss_minimum import PERTURBATIONS, perturbation_losses, random_people
+from mdn_tf.research.loss_minimum import PERTURBATIONS, perturbation_losses, random_people
 from mdn_tf.final_supervision import FinalSupervision
 from mdn_tf.models import build_pose_model
 from mdn_tf.models.heads import STN_FIELD_BOUND, SoftBound

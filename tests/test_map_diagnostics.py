@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdn_tf.evaluation.map_diagnostics import bootstrap_pckh_error, error_bins, peak_statistics
+from mdn_tf.research.map_diagnostics import bootstrap_pckh_error, error_bins, peak_statistics
 
 
 def test_error_bins_count_annotated_joints_only():

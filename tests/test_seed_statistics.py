@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mdn_tf.evaluation.seed_statistics import paired_difference, summarize
+from mdn_tf.research.seed_statistics import paired_difference, summarize
 
 
 def test_summarize_gives_mean_and_sample_std():

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 
-from mdn_tf.training import config
+from mdn_tf.training import command_line
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = [
@@ -71,27 +71,47 @@ def _assert_same_weights(path_a, path_b):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def test_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    epochs = ["--epochs", "3"]
-    uninterrupted = _script("mpii", tmp_path / "straight", *epochs, command_line=True)
-    interrupted = _script("mpii", tmp_path / "killed", *epochs)
-    metadata = tmp_path / "killed" / "backup" / "training_metadata.json"
+def _kill_after_the_first_backup(process, output_dir, epochs):
+    """SIGKILLs a training as soon as its first epoch is backed up (mid-run)."""
+    metadata = output_dir / "backup" / "training_metadata.json"
     deadline = time.time() + 240
-    # Kill as soon as the first epoch is backed up: the process is mid-run.
-    while time.time() < deadline and interrupted.poll() is None:
+    while time.time() < deadline and process.poll() is None:
         try:
             finished = json.loads(metadata.read_text()).get("epoch", 0)
         except (OSError, ValueError):  # not written yet, or caught mid-write
             finished = 0
         if finished >= 1:
-            interrupted.send_signal(signal.SIGKILL)
+            process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
-    interrupted.communicate(timeout=60)
-    assert interrupted.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert not (tmp_path / "killed" / "model.keras").exists()
-    epoch_at_kill = json.loads(metadata.read_text())["epoch"]
-    assert epoch_at_kill < 3
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (output_dir / "model.keras").exists()
+    assert json.loads(metadata.read_text())["epoch"] < epochs
+
+
+def test_killed_training_resumes_after_its_last_backed_up_epoch(tmp_path):
+    # The default-path check of resuming (the slow test below also proves the
+    # weights equal an uninterrupted run's): killed after epoch 1 of 2, resumed.
+    _kill_after_the_first_backup(_script("mpii", tmp_path, "--epochs", "2"), tmp_path, 2)
+    first = tmp_path / "checkpoints" / "epoch_001.weights.h5"
+    written = first.stat().st_mtime_ns
+    resumed = _finish(_script("mpii", tmp_path, "--epochs", "2"))
+    assert "PCKh@0.5" in resumed and "trained" in resumed
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert first.stat().st_mtime_ns == written  # epoch 1 was not trained again
+    assert (tmp_path / "checkpoints" / "epoch_002.weights.h5").exists()
+    assert (tmp_path / "model.keras").exists()
+
+
+# Slow: three training processes, two side by side (~1.5 min on 2 cores); resuming
+# stays on the default path in the test above.
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    epochs = ["--epochs", "3"]
+    uninterrupted = _script("mpii", tmp_path / "straight", *epochs, command_line=True)
+    interrupted = _script("mpii", tmp_path / "killed", *epochs)
+    _kill_after_the_first_backup(interrupted, tmp_path / "killed", 3)
 
     resumed = _finish(_script("mpii", tmp_path / "killed", *epochs))
     _finish(uninterrupted)
@@ -120,6 +140,9 @@ def _free_ports(count):
     return ports
 
 
+# Slow: two TensorFlow workers side by side (~1 min on 2 cores); the only check of
+# --strategy multi_worker, no cheaper version exists (it needs two processes).
+@pytest.mark.slow
 def test_multi_worker_trains_with_two_processes_on_localhost_to_equal_weights(tmp_path):
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     processes = [
@@ -137,30 +160,33 @@ def test_multi_worker_trains_with_two_processes_on_localhost_to_equal_weights(tm
 
 
 def test_profiles_give_sample_and_paper_defaults():
-    sample = config.parse_args("mpii", [])
-    assert (sample.sample, sample.backbone, sample.input_size) == (True, "small", (128, 128))
-    real = config.parse_args("coco", ["--data-dir", "/data/coco"])
-    assert (real.backbone, real.optimizer, real.learning_rate, real.lr_decay) == (
-        "resnet50", "rmsprop", 0.0025, 0.99)
-    assert real.input_size == (256, 192) and real.weights == "imagenet"
+    sample = command_line.parse_args("mpii", [])
+    assert (sample.sample, sample.model.backbone, sample.model.input_size) == (
+        True, "small", (128, 128))
+    real = command_line.parse_args("coco", ["--data-dir", "/data/coco"])
+    optimization = real.optimization
+    assert (real.model.backbone, optimization.optimizer, optimization.learning_rate,
+            optimization.lr_decay) == ("resnet50", "rmsprop", 0.0025, 0.99)
+    assert real.model.input_size == (256, 192) and real.model.weights == "imagenet"
 
 
 def test_config_file_fills_options_not_given_on_the_command_line(tmp_path):
     path = tmp_path / "options.json"
     path.write_text(json.dumps({"epochs": 7, "combine": "additive", "batch_size": 4}))
-    args = config.parse_args("mpii", ["--config", str(path), "--batch-size", "2"])
-    assert (args.epochs, args.combine, args.batch_size) == (7, "additive", 2)
+    args = command_line.parse_args("mpii", ["--config", str(path), "--batch-size", "2"])
+    assert (args.optimization.epochs, args.model.combine, args.optimization.batch_size) == (
+        7, "additive", 2)
     path.write_text(json.dumps({"epochz": 7}))
     with pytest.raises(ValueError, match="unknown option 'epochz'"):
-        config.parse_args("mpii", ["--config", str(path)])
+        command_line.parse_args("mpii", ["--config", str(path)])
 
 
 def test_bad_option_values_are_named():
     with pytest.raises(ValueError, match="--epochs must be a positive integer. Received: 0"):
-        config.parse_args("mpii", ["--epochs", "0"])
+        command_line.parse_args("mpii", ["--epochs", "0"])
     with pytest.raises(ValueError, match="--lr-decay must be in \\(0, 1\\]. Received: 1.5"):
-        config.parse_args("mpii", ["--lr-decay", "1.5"])
+        command_line.parse_args("mpii", ["--lr-decay", "1.5"])
     with pytest.raises(ValueError, match="--restart cannot be used with --strategy multi_worker"):
-        config.parse_args("mpii", ["--restart", "--strategy", "multi_worker"])
+        command_line.parse_args("mpii", ["--restart", "--strategy", "multi_worker"])
     with pytest.raises(SystemExit):
-        config.parse_args("mpii", ["--variant", "cpm"])
+        command_line.parse_args("mpii", ["--variant", "cpm"])

@@ -6,7 +6,7 @@ import pytest
 from mdn_tf.data import mpii
 from mdn_tf.data.sample_data import sample_data
 from mdn_tf.evaluation import predict_records
-from mdn_tf.evaluation.voting_rules import VotingRule, predict_with_voting_rules
+from mdn_tf.research.voting_rules import VotingRule, predict_with_voting_rules
 from mdn_tf.models import build_pose_model
 
 INPUT = (64, 64, 3)
