@@ -1,9 +1,23 @@
-// Standalone check of the CUDA kernels, without TensorFlow: runs every
-// combine x kernel x edges case on random inputs (including off-map, integer,
-// NaN, +-inf and 1e30 offsets, and heatmaps outside [0, 1]) and on converged
-// votes (below) through the GPU launchers and through the CPU loops of
-// mass_displacement_cpu.h, compares forward and backward, then times the
-// benchmark size on the GPU with random and with converged votes.
+// Standalone check of the CUDA kernels, without TensorFlow.
+//
+//  1. Agreement: every combine x kernel (bilinear, Gaussian kf=5, 13, 17) x
+//     edges (within, cross-part) x votes (random, converged) x size (2x9x11,
+//     2x37x45: several 16x16 tiles) x scatter strategy (direct, tiled) x dtype
+//     on random inputs (including off-map, integer, NaN, +-inf and 1e30
+//     offsets, NaN heatmaps and heatmaps outside [0, 1]) through the GPU
+//     launchers and through the CPU loops of mass_displacement_cpu.h.
+//  2. Determinism: every case runs forward and backward twice on the same
+//     inputs; each output is compared bit for bit. Noisy-OR and max are
+//     deterministic by construction (integer atomics), and every backward
+//     output is (gathers only); a difference there is a FAIL. The additive
+//     forward adds floats with atomics: reported, not failed.
+//  3. Timing (B=32, J=16, 64x64, float32, CUDA-event medians) of every
+//     combine x (bilinear, Gaussian kf=5, 13) x (random, converged votes):
+//     the new kernels (default strategy and the other one) and the previous
+//     kernels (GpuLauncherV1, mass_displacement_gpu_v1.cu.h), each checked
+//     against the CPU loops and for determinism at that size.
+//  4. --dump DIR: writes the benchmark inputs (float32 raw, meta.json) and the
+//     new kernels' forward outputs for benchmarks/gpu/torch_splat_peer.py.
 //
 // Converged votes are what a trained MDN casts: every pixel within eps_c of
 // an edge's source joint points exactly at the edge's target joint (the
@@ -11,30 +25,43 @@
 // land on the same 1-4 pixels, where the atomics contend. Random votes spread
 // out and hide that contention.
 //
-//   make -C custom_ops harness && custom_ops/build/mdn_cuda_harness
+//   make -C custom_ops harness && custom_ops/build/mdn_cuda_harness [flags]
+//   flags: --no-timing  --quick (2x9x11 random votes, kf 2 and 13 only: for
+//          compute-sanitizer)
+//          --no-v1  --dump DIR
 //
-// Exit status: 0 all cases agree, 1 a case disagrees or CUDA failed, 77 no
-// CUDA device (skipped).
+// Exit status: 0 all cases agree (and claimed-deterministic outputs are),
+// 1 a case disagrees or CUDA failed, 77 no CUDA device (skipped).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "harness_problems.h"
 #include "mass_displacement_cpu.h"
 #include "mass_displacement_gpu.cu.h"
+#include "mass_displacement_gpu_v1.cu.h"
 
 namespace mdn {
 template struct GpuLauncher<float, float>;
 template struct GpuLauncher<double, double>;
+template struct GpuLauncherV1<float, float>;
+template struct GpuLauncherV1<double, double>;
 }  // namespace mdn
 
 namespace {
 
 using mdn::VoteParams;
+using harness::CpuBackward;
+using harness::CpuForward;
+using harness::MakeProblem;
+using harness::Problem;
 
 #define CHECK_CUDA(expr)                                                         \
   do {                                                                           \
@@ -45,141 +72,6 @@ using mdn::VoteParams;
       std::exit(1);                                                              \
     }                                                                            \
   } while (0)
-
-template <typename T>
-struct Problem {
-  VoteParams p;
-  std::vector<int> sources, targets;
-  std::vector<T> heat, ox, oy, grad;
-};
-
-// eps_c: mdn_tf.data.targets.HEATMAP_RADIUS, in map pixels (12 input pixels
-// at stride 4), the same default as the training targets and the CPU
-// benchmark (benchmarks/bench_mass_displacement.py).
-constexpr double kConvergedRadius = 3.0;
-// A trained heatmap's logit: 0 on the rim of the eps_c disk, rising by
-// kHeatSlope per pixel inwards (c = 0.9975 at the joint), floored at a
-// confident background (c = 3.4e-4): the sigmoid of a model trained on the
-// disk targets is near 1 inside, near 0 outside, and exactly neither.
-constexpr double kHeatSlope = 2.0;
-constexpr double kBackgroundLogit = -8.0;
-
-// Turns random votes into converged ones: joint j of batch item b sits at a
-// uniform random point of the map; heatmap j is a trained model's disk
-// around it; pixels within eps_c of edge e's source joint get offsets that
-// land exactly on e's target joint (up to rounding). Other offsets, which
-// the training loss does not constrain, keep their random values.
-template <typename T>
-void MakeVotesConverge(std::mt19937* rng, Problem<T>* pr) {
-  const VoteParams& p = pr->p;
-  std::uniform_real_distribution<double> joint_x(0.0, double(p.width - 1));
-  std::uniform_real_distribution<double> joint_y(0.0, double(p.height - 1));
-  std::vector<double> jx(p.batch * p.num_maps), jy(p.batch * p.num_maps);
-  for (size_t n = 0; n < jx.size(); ++n) jx[n] = joint_x(*rng), jy[n] = joint_y(*rng);
-  const double r2 = kConvergedRadius * kConvergedRadius;
-  for (int64_t b = 0; b < p.batch; ++b) {
-    const double* bx = jx.data() + b * p.num_maps;
-    const double* by = jy.data() + b * p.num_maps;
-    for (int64_t y = 0; y < p.height; ++y) {
-      for (int64_t x = 0; x < p.width; ++x) {
-        const int64_t pixel = (b * p.height + y) * p.width + x;
-        for (int64_t j = 0; j < p.num_maps; ++j) {
-          const double d = std::hypot(x - bx[j], y - by[j]);
-          const double logit = std::max(kHeatSlope * (kConvergedRadius - d), kBackgroundLogit);
-          pr->heat[pixel * p.num_maps + j] = T(1.0 / (1.0 + std::exp(-logit)));
-        }
-        for (int64_t e = 0; e < p.num_edges; ++e) {
-          const int s = pr->sources[e], t = pr->targets[e];
-          const double dx = x - bx[s], dy = y - by[s];
-          if (dx * dx + dy * dy > r2) continue;  // the vicinity is inclusive, as in targets.py
-          pr->ox[pixel * p.num_edges + e] = T((bx[t] - x) / p.scale);
-          pr->oy[pixel * p.num_edges + e] = T((by[t] - y) / p.scale);
-        }
-      }
-    }
-  }
-}
-
-template <typename T>
-Problem<T> MakeProblem(unsigned seed, int combine, int kernel, int kf, bool cross, int64_t B,
-                       int64_t H, int64_t W, int64_t J, double scale, bool specials,
-                       bool converged = false) {
-  Problem<T> pr;
-  VoteParams& p = pr.p;
-  p.batch = B, p.height = H, p.width = W, p.num_maps = J;
-  p.combine = combine, p.kernel = kernel, p.scale = scale;
-  p.kernel_size = kernel == mdn::kGaussian ? kf : 2;
-  const double sigma = kf / 6.0;
-  p.SetSigma(sigma);
-  for (int j = 0; j < J; ++j) pr.sources.push_back(j), pr.targets.push_back(j);
-  if (cross) {  // a tree: every map but the root also votes for its parent
-    for (int j = 1; j < J; ++j) pr.sources.push_back(j), pr.targets.push_back((j - 1) / 2);
-  }
-  p.num_edges = static_cast<int64_t>(pr.sources.size());
-  p.num_targets = J;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> heat(-0.2, 1.2);
-  std::normal_distribution<double> offset(0.0, 2.5);
-  for (int64_t n = 0; n < B * H * W * J; ++n) pr.heat.push_back(T(heat(rng)));
-  for (int64_t n = 0; n < B * H * W * p.num_edges; ++n) {
-    double x = offset(rng), y = offset(rng);
-    if (n % 7 == 0) x = std::round(x), y = std::round(y);  // integer landings
-    pr.ox.push_back(T(x));
-    pr.oy.push_back(T(y));
-  }
-  for (int64_t n = 0; n < B * H * W * p.num_targets; ++n) pr.grad.push_back(T(offset(rng)));
-  if (converged) MakeVotesConverge(&rng, &pr);
-  if (specials && pr.ox.size() > 8) {
-    pr.ox[1] = T(NAN);
-    pr.oy[2] = T(INFINITY);
-    pr.ox[3] = T(-INFINITY);
-    pr.oy[4] = T(1e30);
-    pr.ox[5] = T(-1e30);
-    pr.ox[6] = T(40);
-  }
-  return pr;
-}
-
-template <typename T>
-void CpuForward(const Problem<T>& pr, std::vector<T>* out) {
-  const VoteParams& p = pr.p;
-  out->assign(p.batch * p.height * p.width * p.num_targets, T(0));
-  const mdn::TargetGroups groups(pr.sources.data(), pr.targets.data(), p.num_edges,
-                                 p.num_targets, 1);
-  mdn::MapScratch<T> s(p, groups.max_size());
-  auto fn = mdn::PickForward<T, T>(p.combine, p.kernel);
-  for (int64_t b = 0; b < p.batch; ++b) {
-    fn(p, groups[0], pr.heat.data(), pr.ox.data(), pr.oy.data(), b, s, out->data(), nullptr,
-       nullptr);
-  }
-}
-
-template <typename T>
-void CpuBackward(const Problem<T>& pr, std::vector<T>* gh, std::vector<T>* gx,
-                 std::vector<T>* gy) {
-  const VoteParams& p = pr.p;
-  const int64_t pixels = p.batch * p.height * p.width;
-  gh->assign(pixels * p.num_maps, T(0));
-  gx->assign(pixels * p.num_edges, T(0));
-  gy->assign(pixels * p.num_edges, T(0));
-  std::vector<T> edges_grad(pixels * p.num_edges);
-  const mdn::TargetGroups maps(pr.sources.data(), pr.targets.data(), p.num_edges,
-                               p.num_targets, p.num_targets);
-  mdn::MapScratch<T> s(p, 1);
-  auto fn = mdn::PickBackward<T, T>(p.combine, p.kernel);
-  for (int64_t b = 0; b < p.batch; ++b) {
-    for (int64_t t = 0; t < p.num_targets; ++t) {
-      fn(p, maps[t], pr.grad.data(), pr.heat.data(), pr.ox.data(), pr.oy.data(), nullptr,
-         nullptr, b, s, gx->data(), gy->data(), nullptr, edges_grad.data());
-    }
-  }
-  const std::vector<int> table =
-      mdn::BuildEdgeTable(pr.sources.data(), pr.targets.data(), p.num_edges, p.num_maps);
-  const mdn::EdgeTableView view = mdn::ViewEdgeTable(table.data(), p.num_edges, p.num_maps);
-  for (int64_t pix = 0; pix < pixels; ++pix) {
-    mdn::ReduceHeatmapGradient(p, view, edges_grad.data(), pix, gh->data());
-  }
-}
 
 template <typename T>
 T* ToDevice(const std::vector<T>& host) {
@@ -198,24 +90,34 @@ std::vector<T> ToHost(const T* dev, size_t count) {
   return host;
 }
 
+enum Impl { kNew = 0, kV1 = 1 };
+const char* kImplNames[] = {"new", "v1"};
+// mdn::gpu::g_scatter_strategy values.
+const char* kStrategyNames[] = {"auto", "direct", "tiled"};
+
 template <typename T>
 struct DeviceProblem {
   int* table;
   T *heat, *ox, *oy, *grad, *out, *gh, *gx, *gy;
   void* scratch;
+  size_t outputs, heats, votes, scratch_bytes;
   explicit DeviceProblem(const Problem<T>& pr) {
     const VoteParams& p = pr.p;
     table = ToDevice(mdn::BuildEdgeTable(pr.sources.data(), pr.targets.data(), p.num_edges,
                                          p.num_maps));
     heat = ToDevice(pr.heat), ox = ToDevice(pr.ox), oy = ToDevice(pr.oy);
     grad = ToDevice(pr.grad);
-    out = ToDevice(std::vector<T>(pr.grad.size()));
-    gh = ToDevice(std::vector<T>(pr.heat.size()));
-    gx = ToDevice(std::vector<T>(pr.ox.size()));
-    gy = ToDevice(std::vector<T>(pr.oy.size()));
-    const size_t bytes = std::max(mdn::GpuLauncher<T, T>::ForwardScratchBytes(p),
-                                  mdn::GpuLauncher<T, T>::BackwardScratchBytes(p));
-    CHECK_CUDA(cudaMalloc(&scratch, std::max<size_t>(bytes, 1)));
+    outputs = pr.grad.size(), heats = pr.heat.size(), votes = pr.ox.size();
+    out = ToDevice(std::vector<T>(outputs));
+    gh = ToDevice(std::vector<T>(heats));
+    gx = ToDevice(std::vector<T>(votes));
+    gy = ToDevice(std::vector<T>(votes));
+    const size_t bytes = std::max({mdn::GpuLauncher<T, T>::ForwardScratchBytes(p),
+                                   mdn::GpuLauncher<T, T>::BackwardScratchBytes(p),
+                                   mdn::GpuLauncherV1<T, T>::ForwardScratchBytes(p),
+                                   mdn::GpuLauncherV1<T, T>::BackwardScratchBytes(p)});
+    scratch_bytes = std::max<size_t>(bytes, 1);
+    CHECK_CUDA(cudaMalloc(&scratch, scratch_bytes));
   }
   ~DeviceProblem() {
     for (void* ptr : {static_cast<void*>(table), static_cast<void*>(heat), static_cast<void*>(ox),
@@ -225,12 +127,36 @@ struct DeviceProblem {
       cudaFree(ptr);
     }
   }
-  int Forward(const VoteParams& p) {
-    return mdn::GpuLauncher<T, T>::Forward(p, table, heat, ox, oy, out, scratch, nullptr);
+  // Poisons the outputs and the scratch, so a run that leaves an element
+  // unwritten (or reads stale scratch) cannot pass by accident.
+  void Poison() {
+    CHECK_CUDA(cudaMemset(out, 0xff, outputs * sizeof(T)));
+    CHECK_CUDA(cudaMemset(gh, 0xff, heats * sizeof(T)));
+    CHECK_CUDA(cudaMemset(gx, 0xff, votes * sizeof(T)));
+    CHECK_CUDA(cudaMemset(gy, 0xff, votes * sizeof(T)));
+    CHECK_CUDA(cudaMemset(scratch, 0xa5, scratch_bytes));
   }
-  int Backward(const VoteParams& p) {
-    return mdn::GpuLauncher<T, T>::Backward(p, table, grad, heat, ox, oy, gh, gx, gy, scratch,
-                                            nullptr);
+  int Forward(const VoteParams& p, int impl = kNew) {
+    return impl == kNew
+               ? mdn::GpuLauncher<T, T>::Forward(p, table, heat, ox, oy, out, scratch, nullptr)
+               : mdn::GpuLauncherV1<T, T>::Forward(p, table, heat, ox, oy, out, scratch, nullptr);
+  }
+  int Backward(const VoteParams& p, int impl = kNew) {
+    return impl == kNew ? mdn::GpuLauncher<T, T>::Backward(p, table, grad, heat, ox, oy, gh, gx,
+                                                          gy, scratch, nullptr)
+                        : mdn::GpuLauncherV1<T, T>::Backward(p, table, grad, heat, ox, oy, gh,
+                                                            gx, gy, scratch, nullptr);
+  }
+  // Forward then backward; copies the four outputs to the host.
+  void RunBoth(const VoteParams& p, int impl, std::vector<T> results[4]) {
+    Poison();
+    CHECK_CUDA(static_cast<cudaError_t>(Forward(p, impl)));
+    CHECK_CUDA(static_cast<cudaError_t>(Backward(p, impl)));
+    CHECK_CUDA(cudaDeviceSynchronize());
+    results[0] = ToHost(out, outputs);
+    results[1] = ToHost(gh, heats);
+    results[2] = ToHost(gx, votes);
+    results[3] = ToHost(gy, votes);
   }
 };
 
@@ -245,92 +171,263 @@ double Disagreement(const std::vector<T>& cpu, const std::vector<T>& gpu) {
       if (std::isnan(a) != std::isnan(b)) return INFINITY;
       continue;
     }
+    if (std::isinf(a) || std::isinf(b)) {
+      if (a != b) return INFINITY;
+      continue;
+    }
     worst = std::max(worst, std::fabs(a - b) / std::max(1.0, std::fabs(a)));
   }
   return worst;
 }
 
+template <typename T>
+bool BitIdentical(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
 const char* kCombineNames[] = {"additive", "noisy_or", "max"};
 const char* kKernelNames[] = {"bilinear", "gaussian"};
+const char* kOutputNames[] = {"forward", "d_heat", "d_ox", "d_oy"};
 
 const char* VotesName(bool converged) { return converged ? "converged" : "random"; }
 
+// Which outputs of the new kernels are claimed bit-identical from run to run:
+// all but the additive forward (float atomics in landing order).
+bool ClaimedDeterministic(int combine, int output) {
+  return !(combine == mdn::kAdditive && output == 0);
+}
+
+struct Tally {
+  int passed = 0, failed = 0;
+  void Add(bool ok) { (ok ? passed : failed)++; }
+};
+
+// Determinism summary: "forward=same d_heat=same ..." and whether a claimed
+// output differed.
 template <typename T>
-bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, bool converged,
-             double tolerance, const char* dtype) {
-  const Problem<T> pr =
-      MakeProblem<T>(seed, combine, kernel, kf, cross, 2, 9, 11, 4, 1.25, true, converged);
-  std::vector<T> out, gh, gx, gy;
-  CpuForward(pr, &out);
-  CpuBackward(pr, &gh, &gx, &gy);
-  DeviceProblem<T> dev(pr);
-  CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(pr.p)));
-  CHECK_CUDA(static_cast<cudaError_t>(dev.Backward(pr.p)));
-  CHECK_CUDA(cudaDeviceSynchronize());
-  const double errors[] = {
-      Disagreement(out, ToHost(dev.out, out.size())),
-      Disagreement(gh, ToHost(dev.gh, gh.size())),
-      Disagreement(gx, ToHost(dev.gx, gx.size())),
-      Disagreement(gy, ToHost(dev.gy, gy.size())),
-  };
-  const double worst = *std::max_element(errors, errors + 4);
-  const bool ok = worst <= tolerance;
-  std::printf(
-      "%s %-8s %-8s kf=%-2d %-11s %-9s %-7s forward %.2e  d_heat %.2e  d_ox %.2e  d_oy %.2e\n",
-      ok ? "PASS" : "FAIL", kCombineNames[combine], kKernelNames[kernel],
-      kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within", VotesName(converged),
-      dtype, errors[0], errors[1], errors[2], errors[3]);
+bool DeterminismReport(int combine, std::vector<T> first[4], std::vector<T> second[4],
+                       std::string* text) {
+  bool ok = true;
+  for (int k = 0; k < 4; ++k) {
+    const bool same = BitIdentical(first[k], second[k]);
+    *text += std::string(" ") + kOutputNames[k] + (same ? "=same" : "=DIFF");
+    if (!same && ClaimedDeterministic(combine, k)) {
+      ok = false;
+      *text += "(unexpected)";
+    }
+  }
   return ok;
 }
 
-// Times the benchmark size on the GPU and checks its result against the CPU
-// loops at that size too (many more votes per output pixel collide in the
-// atomics than in the small cases).
-bool TimeBenchmark(int kernel, int kf, bool converged) {
-  const Problem<float> pr = MakeProblem<float>(7, mdn::kNoisyOr, kernel, kf, false, 32, 64, 64,
-                                               16, 1.0, false, converged);
-  DeviceProblem<float> dev(pr);
+template <typename T>
+bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, bool converged,
+             int64_t H, int64_t W, int64_t J, int strategy, double tolerance,
+             const char* dtype) {
+  const Problem<T> pr =
+      MakeProblem<T>(seed, combine, kernel, kf, cross, 2, H, W, J, 1.25, true, converged);
+  std::vector<T> cpu[4];
+  CpuForward(pr, &cpu[0]);
+  CpuBackward(pr, &cpu[1], &cpu[2], &cpu[3]);
+  DeviceProblem<T> dev(pr);
+  mdn::gpu::g_scatter_strategy = strategy;
+  std::vector<T> gpu[4], again[4];
+  dev.RunBoth(pr.p, kNew, gpu);
+  dev.RunBoth(pr.p, kNew, again);
+  mdn::gpu::g_scatter_strategy = 0;
+  double errors[4];
+  for (int k = 0; k < 4; ++k) errors[k] = Disagreement(cpu[k], gpu[k]);
+  const double worst = *std::max_element(errors, errors + 4);
+  std::string det;
+  const bool det_ok = DeterminismReport(combine, gpu, again, &det);
+  const bool ok = worst <= tolerance && det_ok;
+  std::printf(
+      "%s %-8s %-8s kf=%-2d %-10s %-9s %2lldx%-2lld %-6s %-7s forward %.2e  d_heat %.2e  d_ox "
+      "%.2e  d_oy %.2e | DET%s\n",
+      ok ? "PASS" : "FAIL", kCombineNames[combine], kKernelNames[kernel],
+      kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within", VotesName(converged),
+      static_cast<long long>(H), static_cast<long long>(W), kStrategyNames[strategy], dtype,
+      errors[0], errors[1], errors[2], errors[3], det.c_str());
+  if (combine == mdn::kMax) {
+    // The previous kernels (v1) on the same inputs: tells a new-kernel defect
+    // from a disagreement that the reference or v1 shares.
+    std::vector<T> old[4];
+    dev.RunBoth(pr.p, kV1, old);
+    std::printf("V1CHECK max kf=%-2d %-10s %-9s %2lldx%-2lld %-6s %-7s v1-vs-cpu d_heat %.2e "
+                "d_ox %.2e | new-vs-v1 forward %.2e d_heat %.2e d_ox %.2e\n",
+                kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within",
+                VotesName(converged), static_cast<long long>(H), static_cast<long long>(W),
+                kStrategyNames[strategy], dtype, Disagreement(cpu[1], old[1]),
+                Disagreement(cpu[2], old[2]), Disagreement(old[0], gpu[0]),
+                Disagreement(old[1], gpu[1]), Disagreement(old[2], gpu[2]));
+  }
+  return ok;
+}
+
+Problem<float> BenchmarkProblem(int combine, int kernel, int kf, bool converged) {
+  return MakeProblem<float>(7, combine, kernel, kf, false, 32, 64, 64, 16, 1.0, false,
+                            converged);
+}
+
+// Median of CUDA-event times of `reps` runs after `warmup` runs.
+template <typename F>
+float MedianMs(F run, int warmup = 5, int reps = 21) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
-  for (int pass = 0; pass < 2; ++pass) {
-    std::vector<float> times;
-    for (int rep = 0; rep < 25; ++rep) {
-      CHECK_CUDA(cudaEventRecord(start));
-      CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(pr.p)));
-      if (pass == 1) CHECK_CUDA(static_cast<cudaError_t>(dev.Backward(pr.p)));
-      CHECK_CUDA(cudaEventRecord(stop));
-      CHECK_CUDA(cudaEventSynchronize(stop));
-      float ms = 0;
-      CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-      if (rep >= 5) times.push_back(ms);  // first runs warm up
-    }
-    std::sort(times.begin(), times.end());
-    std::printf(
-        "TIME noisy_or %-8s kf=%-2d %-9s votes B=32 J=16 64x64 float32 %-16s median %.3f ms\n",
-        kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0, VotesName(converged),
-        pass ? "forward+backward" : "forward", times[times.size() / 2]);
+  std::vector<float> times;
+  for (int rep = 0; rep < warmup + reps; ++rep) {
+    CHECK_CUDA(cudaEventRecord(start));
+    run();
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    if (rep >= warmup) times.push_back(ms);
   }
-  std::vector<float> out, gh, gx, gy;
-  CpuForward(pr, &out);
-  CpuBackward(pr, &gh, &gx, &gy);
-  CHECK_CUDA(cudaDeviceSynchronize());
-  const double worst = std::max(
-      {Disagreement(out, ToHost(dev.out, out.size())), Disagreement(gh, ToHost(dev.gh, gh.size())),
-       Disagreement(gx, ToHost(dev.gx, gx.size())), Disagreement(gy, ToHost(dev.gy, gy.size()))});
-  const bool ok = worst <= 1e-4;
-  std::printf(
-      "%s noisy_or %-8s kf=%-2d %-9s votes B=32 J=16 64x64 float32 GPU vs CPU loops: %.2e\n",
-      ok ? "PASS" : "FAIL", kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0,
-      VotesName(converged), worst);
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Times one implementation/strategy at the benchmark size and prints
+// machine-readable TIME lines (benchmarks/gpu/peer_table.py reads them).
+void TimeOne(DeviceProblem<float>& dev, const Problem<float>& pr, int impl, int strategy,
+             const char* case_name) {
+  mdn::gpu::g_scatter_strategy = strategy;
+  const VoteParams& p = pr.p;
+  const char* strat = impl == kV1 ? "-" : (strategy == 0 ? (mdn::gpu::UseTiles(p) ? "tiled" : "direct")
+                                                         : kStrategyNames[strategy]);
+  const bool is_default = impl == kNew && strategy == 0;
+  const float fwd = MedianMs([&] { CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(p, impl))); });
+  const float both = MedianMs([&] {
+    CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(p, impl)));
+    CHECK_CUDA(static_cast<cudaError_t>(dev.Backward(p, impl)));
+  });
+  std::printf("TIME impl=%s%s strategy=%s %s pass=forward ms=%.4f\n", kImplNames[impl],
+              is_default ? "" : (impl == kNew ? "_alt" : ""), strat, case_name, fwd);
+  std::printf("TIME impl=%s%s strategy=%s %s pass=forward+backward ms=%.4f\n", kImplNames[impl],
+              is_default ? "" : (impl == kNew ? "_alt" : ""), strat, case_name, both);
+  std::fflush(stdout);
+  mdn::gpu::g_scatter_strategy = 0;
+}
+
+// Benchmark-size case: agreement with the CPU loops and run-to-run
+// determinism of the new kernels (default strategy), then timings.
+bool BenchmarkCase(int combine, int kernel, int kf, bool converged, bool timing, bool v1) {
+  const Problem<float> pr = BenchmarkProblem(combine, kernel, kf, converged);
+  DeviceProblem<float> dev(pr);
+  char case_name[160];
+  std::snprintf(case_name, sizeof(case_name),
+                "combine=%s kernel=%s kf=%d votes=%s B=32 J=16 64x64 float32",
+                kCombineNames[combine], kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0,
+                VotesName(converged));
+  std::vector<float> cpu[4], gpu[4], again[4];
+  dev.RunBoth(pr.p, kNew, gpu);
+  dev.RunBoth(pr.p, kNew, again);
+  CpuForward(pr, &cpu[0]);
+  CpuBackward(pr, &cpu[1], &cpu[2], &cpu[3]);
+  double worst = 0;
+  for (int k = 0; k < 4; ++k) worst = std::max(worst, Disagreement(cpu[k], gpu[k]));
+  std::string det;
+  const bool det_ok = DeterminismReport(combine, gpu, again, &det);
+  const bool ok = worst <= 1e-4 && det_ok;
+  std::printf("%s BENCH %s GPU vs CPU loops: %.2e | DET%s\n", ok ? "PASS" : "FAIL", case_name,
+              worst, det.c_str());
+  std::fflush(stdout);
+  if (timing) {
+    TimeOne(dev, pr, kNew, 0, case_name);
+    TimeOne(dev, pr, kNew, mdn::gpu::UseTiles(pr.p) ? 1 : 2, case_name);
+    if (v1) TimeOne(dev, pr, kV1, 0, case_name);
+  }
+  return ok;
+}
+
+bool WriteFile(const std::string& path, const void* data, size_t bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  const bool ok = std::fwrite(data, 1, bytes, f) == bytes;
+  return std::fclose(f) == 0 && ok;
+}
+
+// Writes DIR/<votes>/{heatmaps,offsets_x,offsets_y,grad}.f32 and meta.json
+// (the inputs do not depend on the combine rule or kernel: MakeProblem draws
+// the same numbers), and DIR/<votes>/out_<combine>_<kernel><kf>.f32, the new
+// kernels' forward outputs, for benchmarks/gpu/torch_splat_peer.py.
+bool Dump(const std::string& dir) {
+  bool ok = true;
+  for (const bool converged : {false, true}) {
+    const std::string sub = dir + "/" + VotesName(converged);
+    ok &= std::system(("mkdir -p '" + sub + "'").c_str()) == 0;
+    const Problem<float> pr = BenchmarkProblem(mdn::kAdditive, mdn::kBilinear, 2, converged);
+    const VoteParams& p = pr.p;
+    ok &= WriteFile(sub + "/heatmaps.f32", pr.heat.data(), pr.heat.size() * 4);
+    ok &= WriteFile(sub + "/offsets_x.f32", pr.ox.data(), pr.ox.size() * 4);
+    ok &= WriteFile(sub + "/offsets_y.f32", pr.oy.data(), pr.oy.size() * 4);
+    ok &= WriteFile(sub + "/grad.f32", pr.grad.data(), pr.grad.size() * 4);
+    std::string meta = "{\n  \"dtype\": \"float32\", \"layout\": \"channels last, row-major\",\n";
+    char buf[256];
+    std::snprintf(buf, sizeof(buf),
+                  "  \"batch\": %lld, \"height\": %lld, \"width\": %lld, \"num_maps\": %lld,\n"
+                  "  \"num_edges\": %lld, \"num_targets\": %lld, \"scale\": %.17g,\n",
+                  (long long)p.batch, (long long)p.height, (long long)p.width,
+                  (long long)p.num_maps, (long long)p.num_edges, (long long)p.num_targets,
+                  p.scale);
+    meta += buf;
+    meta += "  \"sigma_rule\": \"kf / 6\", \"votes\": \"";
+    meta += VotesName(converged);
+    meta += "\",\n  \"sources\": [";
+    for (size_t e = 0; e < pr.sources.size(); ++e) meta += (e ? ", " : "") + std::to_string(pr.sources[e]);
+    meta += "],\n  \"targets\": [";
+    for (size_t e = 0; e < pr.targets.size(); ++e) meta += (e ? ", " : "") + std::to_string(pr.targets[e]);
+    meta += "],\n  \"files\": {\"heatmaps\": \"[B, H, W, J]\", \"offsets_x\": \"[B, H, W, E]\", "
+            "\"offsets_y\": \"[B, H, W, E]\", \"grad\": \"[B, H, W, T]\", "
+            "\"out_<combine>_<kernel><kf>\": \"[B, H, W, T]\"}\n}\n";
+    ok &= WriteFile(sub + "/meta.json", meta.data(), meta.size());
+    for (int combine = 0; combine < 3; ++combine) {
+      for (const int kf : {2, 5, 13}) {
+        const int kernel = kf == 2 ? mdn::kBilinear : mdn::kGaussian;
+        const Problem<float> q = BenchmarkProblem(combine, kernel, kf, converged);
+        if (!BitIdentical(q.heat, pr.heat) || !BitIdentical(q.ox, pr.ox) ||
+            !BitIdentical(q.oy, pr.oy) || !BitIdentical(q.grad, pr.grad)) {
+          std::printf("FAIL dump: inputs differ between cases\n");
+          return false;
+        }
+        DeviceProblem<float> dev(q);
+        CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(q.p)));
+        CHECK_CUDA(cudaDeviceSynchronize());
+        const std::vector<float> out = ToHost(dev.out, dev.outputs);
+        const std::string name = sub + "/out_" + kCombineNames[combine] + "_" +
+                                 (kf == 2 ? std::string("bilinear") : "gaussian" + std::to_string(kf)) +
+                                 ".f32";
+        ok &= WriteFile(name, out.data(), out.size() * 4);
+      }
+    }
+  }
+  std::printf("%s dump to %s\n", ok ? "PASS" : "FAIL", dir.c_str());
   return ok;
 }
 
 }  // namespace
 
-// --no-timing: only the small agreement cases (for compute-sanitizer runs).
 int main(int argc, char** argv) {
-  const bool timing = !(argc > 1 && std::string(argv[1]) == "--no-timing");
+  bool timing = true, quick = false, v1 = true;
+  std::string dump_dir;
+  for (int k = 1; k < argc; ++k) {
+    const std::string arg = argv[k];
+    if (arg == "--no-timing") {
+      timing = false;
+    } else if (arg == "--quick") {
+      quick = true, timing = false;
+    } else if (arg == "--no-v1") {
+      v1 = false;
+    } else if (arg == "--dump" && k + 1 < argc) {
+      dump_dir = argv[++k];
+    } else {
+      std::printf("unknown argument %s\n", arg.c_str());
+      return 2;
+    }
+  }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::printf("SKIP: no CUDA device\n");
@@ -339,33 +436,45 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop;
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
-  int passed = 0, failed = 0;
+  Tally tally;
   unsigned seed = 1;
-  for (const bool converged : {false, true}) {
+  struct Size { int64_t H, W, J; };
+  const std::vector<Size> sizes = quick ? std::vector<Size>{{9, 11, 4}}
+                                        : std::vector<Size>{{9, 11, 4}, {37, 45, 5}};
+  const std::vector<int> kfs = quick ? std::vector<int>{2, 13} : std::vector<int>{2, 5, 13, 17};
+  const std::vector<bool> vote_kinds = quick ? std::vector<bool>{false} : std::vector<bool>{false, true};
+  for (const bool converged : vote_kinds) {
     for (int combine = 0; combine < 3; ++combine) {
-      for (int kernel = 0; kernel < 2; ++kernel) {
+      for (const int kf : kfs) {
+        const int kernel = kf == 2 ? mdn::kBilinear : mdn::kGaussian;
         for (int cross = 0; cross < 2; ++cross) {
-          const int kf = kernel == mdn::kGaussian ? 5 : 2;
-          // float32: atomics add in a different order than the CPU loop.
-          (RunCase<float>(seed, combine, kernel, kf, cross, converged, 1e-4, "float32")
-               ? passed
-               : failed)++;
-          (RunCase<double>(seed, combine, kernel, kf, cross, converged, 1e-9, "float64")
-               ? passed
-               : failed)++;
-          ++seed;
+          for (const Size& size : sizes) {
+            for (const int strategy : {1, 2}) {
+              // float32: atomics add in a different order than the CPU loop.
+              tally.Add(RunCase<float>(seed, combine, kernel, kf, cross, converged, size.H,
+                                       size.W, size.J, strategy, 1e-4, "float32"));
+              tally.Add(RunCase<double>(seed, combine, kernel, kf, cross, converged, size.H,
+                                        size.W, size.J, strategy, 1e-9, "float64"));
+            }
+            ++seed;
+          }
         }
       }
     }
   }
-  if (timing) {
+  std::printf("agreement: %d passed, %d failed\n", tally.passed, tally.failed);
+  std::fflush(stdout);
+  if (!quick) {
     for (const bool converged : {false, true}) {
-      for (const int kf : {2, 5, 13}) {
-        const int kernel = kf == 2 ? mdn::kBilinear : mdn::kGaussian;
-        (TimeBenchmark(kernel, kf, converged) ? passed : failed)++;
+      for (int combine = 0; combine < 3; ++combine) {
+        for (const int kf : {2, 5, 13}) {
+          const int kernel = kf == 2 ? mdn::kBilinear : mdn::kGaussian;
+          tally.Add(BenchmarkCase(combine, kernel, kf, converged, timing, v1));
+        }
       }
     }
   }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  if (!dump_dir.empty()) tally.Add(Dump(dump_dir));
+  std::printf("%d passed, %d failed\n", tally.passed, tally.failed);
+  return tally.failed == 0 ? 0 : 1;
 }

@@ -152,43 +152,6 @@ inline VoteParams Specialise(const VoteParams& params) {
   return p;
 }
 
-// Weights (and derivatives) of taps [begin, end) along one axis. The Gaussian
-// uses exp() twice and a multiplicative recurrence outward from the centre
-// tap, w(d + 1) = w(d) * r(d) with r(d) = exp(-(2d + 1) / (2 sigma^2)) and
-// r(d + 1) = r(d) * exp(-1/sigma^2); leftward ratios are exp(-1/sigma^2) /
-// r(d0). A few ulps from the direct formula, and far fewer exp() calls.
-template <bool kDerivatives, typename Acc>
-inline void FillAxisWeights(const VoteParams& p, const Axis<Acc>& a, int begin, int end,
-                            Acc* w, Acc* dw) {
-  if (p.kernel == kBilinear) {
-    for (int k = begin; k < end; ++k) w[k] = AxisWeight(p, a, k, &dw[k]);
-    return;
-  }
-  const Acc alpha = static_cast<Acc>(p.inv_two_var), inv_var = static_cast<Acc>(p.inv_var);
-  const int centre = p.kernel_size / 2;
-  const Acc d0 = static_cast<Acc>(a.first + centre) - a.pos;  // in [-0.5, 0.5]
-  const Acc w0 = Exp(-(d0 * d0) * alpha);
-  const Acc step_sq = static_cast<Acc>(p.ratio_step);
-  const Acc right = Exp(-(Acc(2) * d0 + Acc(1)) * alpha);
-  if (centre >= begin && centre < end) w[centre] = w0;
-  Acc weight = w0, ratio = right;
-  for (int k = centre + 1; k < end; ++k) {  // d = d0 + (k - centre) grows
-    weight *= ratio;
-    ratio *= step_sq;
-    if (k >= begin) w[k] = weight;
-  }
-  weight = w0, ratio = step_sq / right;  // exp((2 d0 - 1) / (2 sigma^2))
-  for (int k = centre - 1; k >= begin; --k) {  // d shrinks
-    weight *= ratio;
-    ratio *= step_sq;
-    if (k < end) w[k] = weight;
-  }
-  if (!kDerivatives) return;
-  for (int k = begin; k < end; ++k) {
-    dw[k] = w[k] * (static_cast<Acc>(a.first + k) - a.pos) * inv_var;
-  }
-}
-
 // Visits the taps of the vote landing at (lx, ly); returns false when the
 // vote is dropped. Interior bilinear votes call tap(q, wx, wy, dwx, dwy) four
 // times (q = y * W + x, an index into one output plane). Every other vote

@@ -78,11 +78,10 @@ MDN_HD int64_t FloorToInt(Acc x) {
 // rounded value over 2e7 arguments in [-87, 1]), in plain
 // IEEE operations only, so the AVX-512 paths evaluate it lane by lane with the
 // same bits (ExpAvx512) and no libm call sits in the vote loops; e^x below
-// e^-87 (1.6e-38) flushes to 0. The GPU uses its expf; float64 uses libm.
+// e^-87 (1.6e-38) flushes to 0. The GPU evaluates the same polynomial (built
+// with --fmad=false: the same bits). float64 uses libm on the CPU and CUDA's
+// exp on the GPU (both within an ulp, not always the same bits).
 MDN_HD float Exp(float x) {
-#ifdef __CUDA_ARCH__
-  return expf(x);
-#else
   if (!(x >= -87.f && x <= 88.f)) return x != x ? x : (x > 0.f ? INFINITY : 0.f);
   // n = round(x / ln 2) by the 1.5 * 2^23 trick (round to nearest even).
   const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
@@ -99,7 +98,6 @@ MDN_HD float Exp(float x) {
   float two_n;
   memcpy(&two_n, &bits, sizeof(two_n));
   return e_r * two_n;
-#endif
 }
 MDN_HD double Exp(double x) { return exp(x); }
 
@@ -166,6 +164,47 @@ template <typename Acc>
 MDN_HD Acc AxisWeight(const VoteParams& p, const Axis<Acc>& a, int k) {
   Acc unused;
   return AxisWeight(p, a, k, &unused);
+}
+
+// Weights (and derivatives) of taps [begin, end) along one axis. The Gaussian
+// uses exp() twice and a multiplicative recurrence outward from the centre
+// tap, w(d + 1) = w(d) * r(d) with r(d) = exp(-(2d + 1) / (2 sigma^2)) and
+// r(d + 1) = r(d) * exp(-1/sigma^2); leftward ratios are exp(-1/sigma^2) /
+// r(d0). A few ulps from the direct formula (AxisWeight), and far fewer exp()
+// calls. The CPU loops and the CUDA kernels both weigh taps with this
+// function (and Exp below, the same polynomial on both), so a vote's tap
+// values have the same bits on both: max mode's winners among votes tied to
+// within an ulp, and so its gradient, agree between CPU and GPU.
+template <bool kDerivatives, typename Acc>
+MDN_HD void FillAxisWeights(const VoteParams& p, const Axis<Acc>& a, int begin, int end,
+                            Acc* w, Acc* dw) {
+  if (p.kernel == kBilinear) {
+    for (int k = begin; k < end; ++k) w[k] = AxisWeight(p, a, k, &dw[k]);
+    return;
+  }
+  const Acc alpha = static_cast<Acc>(p.inv_two_var), inv_var = static_cast<Acc>(p.inv_var);
+  const int centre = p.kernel_size / 2;
+  const Acc d0 = static_cast<Acc>(a.first + centre) - a.pos;  // in [-0.5, 0.5]
+  const Acc w0 = Exp(-(d0 * d0) * alpha);
+  const Acc step_sq = static_cast<Acc>(p.ratio_step);
+  const Acc right = Exp(-(Acc(2) * d0 + Acc(1)) * alpha);
+  if (centre >= begin && centre < end) w[centre] = w0;
+  Acc weight = w0, ratio = right;
+  for (int k = centre + 1; k < end; ++k) {  // d = d0 + (k - centre) grows
+    weight *= ratio;
+    ratio *= step_sq;
+    if (k >= begin) w[k] = weight;
+  }
+  weight = w0, ratio = step_sq / right;  // exp((2 d0 - 1) / (2 sigma^2))
+  for (int k = centre - 1; k >= begin; --k) {  // d shrinks
+    weight *= ratio;
+    ratio *= step_sq;
+    if (k < end) w[k] = weight;
+  }
+  if (!kDerivatives) return;
+  for (int k = begin; k < end; ++k) {
+    dw[k] = w[k] * (static_cast<Acc>(a.first + k) - a.pos) * inv_var;
+  }
 }
 
 // A located vote and the range of its taps that fall on the map; off-map taps
@@ -247,6 +286,80 @@ MDN_HD void DecodeNoisyOr(Acc saved, Acc* product, int* zero_factors) {
     *product = -saved, *zero_factors = 1;
   }
 }
+
+// --------------------------------------------------------------------------
+// Noisy-OR on the GPU: the product of the non-zero factors f = 1 - v is kept
+// as sum(log f) in fixed point (int64, 2^shift units), the zero factors as an
+// integer count. Integer atomics are exact and commutative, so the GPU's
+// noisy-OR statistics are bit-identical from run to run whatever order the
+// votes land in, and no compare-and-swap loop is needed. Then
+//   P = exp(sum * 2^-shift), m = 1 if any zero factor else 1 - P,
+// the same definition as the CPU loops (which multiply the factors). Only used
+// by the CUDA kernels; here so that host code can test it.
+//
+// A factor of a vote is f = 1 - v with v = wx * (wy * c) in [0, 1] (weights
+// <= 1, c clipped to [0, 1]), so f is 0 or >= 2^-24 (float; 2^-53 double):
+// log f >= -16.7 (-36.8). Each term is clamped at -kNoisyOrLogFloor anyway.
+// Rounding each term to 2^-(shift+1) adds at most that much to log P per vote
+// (about 5e-13 at shift 40): far below float32 rounding, and below 1e-9 for
+// float64 unless thousands of votes reach a pixel.
+// --------------------------------------------------------------------------
+constexpr double kNoisyOrLogFloor = 38.0;
+// Zero-factor count word: bits [0, 30) count zero factors, bit 30 flags a NaN
+// factor (a NaN heatmap), which makes P NaN as in the CPU product.
+constexpr int kNoisyOrNanBit = 1 << 30;
+constexpr int kNoisyOrZeroMask = kNoisyOrNanBit - 1;
+// Largest shift: the shared-memory tiles of the GPU split a term into a signed
+// high part (term >> 24) and a low part (term & (2^24 - 1)) summed in 32-bit
+// shared-memory words by at most 256 votes; the high part of 256 terms of
+// magnitude <= 38 * 2^40 stays below 2^31.
+constexpr int kNoisyOrMaxShift = 40;
+
+// Shift for a problem: a pixel of one map receives at most one tap of each
+// of the H * W * E votes, so |sum| <= H * W * E * 38 * 2^shift must fit in
+// 62 bits (int64 with room): 39 at 64x64 with 16 edges, fewer fraction bits
+// only for much bigger problems (34 at 256x256 with 31 edges).
+inline int NoisyOrFixedShift(const VoteParams& p) {
+  const double bound =
+      static_cast<double>(p.height) * static_cast<double>(p.width) *
+      static_cast<double>(p.num_edges > 0 ? p.num_edges : 1) * kNoisyOrLogFloor;
+  int bits = 1;
+  while (bits < 62 && ldexp(1.0, bits) <= bound) ++bits;
+  int shift = 62 - bits;
+  if (shift > kNoisyOrMaxShift) shift = kNoisyOrMaxShift;
+  if (shift < 8) shift = 8;  // absurdly large problems: coarse, still no overflow below 2^54 votes
+  return shift;
+}
+
+// Fixed-point term of a non-zero factor f in (0, 1] (NaN is handled by the
+// caller): round(max(log f, -38) * 2^shift) <= 0. `scale` is 2^shift in Acc
+// (exact), so the product is exact and only the rounding to an integer loses
+// anything (float: log f is only float-accurate anyway).
+MDN_HD float NoisyOrLog(float f) { return logf(f); }
+MDN_HD double NoisyOrLog(double f) { return log(f); }
+
+template <typename Acc>
+MDN_HD long long NoisyOrFixedTerm(Acc factor, Acc scale) {
+  Acc l = NoisyOrLog(factor);
+  // Written so that a NaN log (a negative factor, which v <= 1 rules out)
+  // clamps too: no float -> int64 conversion of NaN.
+  l = l >= static_cast<Acc>(-kNoisyOrLogFloor) ? l : static_cast<Acc>(-kNoisyOrLogFloor);
+#ifdef __CUDA_ARCH__
+  return sizeof(Acc) == 4 ? __float2ll_rn(static_cast<float>(l * scale))
+                          : __double2ll_rn(static_cast<double>(l * scale));
+#else
+  return llrint(static_cast<double>(l * scale));
+#endif
+}
+
+// P = exp(sum * 2^-shift), or NaN when a NaN factor was seen.
+template <typename Acc>
+MDN_HD Acc NoisyOrProduct(long long fixed_sum, int count_word, double inv_scale) {
+  if (count_word & kNoisyOrNanBit) return static_cast<Acc>(NAN);
+  return Exp(static_cast<Acc>(static_cast<double>(fixed_sum) * inv_scale));
+}
+
+MDN_HD int NoisyOrZeros(int count_word) { return count_word & kNoisyOrZeroMask; }
 
 // Initial value of an output accumulator: a sum, a product of (1 - v), a max.
 template <typename Acc>
