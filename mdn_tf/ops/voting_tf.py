@@ -16,6 +16,8 @@ T output maps, K taps per vote (4 bilinear, kf*kf Gaussian).
 
 import tensorflow as tf
 
+from mdn_tf.ops import portable_math
+
 
 def _axis_taps(landing, config, size):
     """1-D tap positions and weights along one axis.
@@ -62,13 +64,15 @@ def _noisy_or(values, segment_ids, num_segments):
     def combine(values):
         factors = 1.0 - values
         is_zero = tf.equal(factors, 0.0)
-        log_factors = tf.math.log1p(-tf.where(is_zero, tf.zeros_like(values), values))
-        log_product = tf.math.unsorted_segment_sum(log_factors, segment_ids, num_segments)
-        zero_count = tf.math.unsorted_segment_sum(
+        log_factors = portable_math.log1p(-tf.where(is_zero, tf.zeros_like(values), values))
+        log_product = portable_math.segment_sum(log_factors, segment_ids, num_segments)
+        zero_count = portable_math.segment_sum(
             tf.cast(is_zero, values.dtype), segment_ids, num_segments
         )
-        # expm1 keeps small probabilities exact where 1 - exp(.) would cancel.
-        result = tf.where(zero_count > 0, tf.ones_like(log_product), -tf.math.expm1(log_product))
+        # expm1 keeps small probabilities exact where 1 - exp(.) would cancel
+        # (portable_math: Log/Exp-only forms inside ONNX and OpenVINO exports).
+        result = tf.where(zero_count > 0, tf.ones_like(log_product),
+                          -portable_math.expm1(log_product))
 
         def grad(upstream):
             log_product_i = tf.gather(log_product, segment_ids)
@@ -95,9 +99,7 @@ def _max(values, segment_ids, num_segments):
 
     @tf.custom_gradient
     def combine(values):
-        best = tf.maximum(
-            tf.math.unsorted_segment_max(values, segment_ids, num_segments), 0.0
-        )
+        best = portable_math.segment_max(values, segment_ids, num_segments)
 
         def grad(upstream):
             best_i = tf.gather(best, segment_ids)
@@ -183,7 +185,7 @@ def vote_tf(heatmaps, offsets_x, offsets_y, config):
     segment_ids = tf.reshape(segment_ids, [-1])
     total_segments = num_segments + 1  # the last one collects dropped taps
     if config.combine == "additive":
-        combined = tf.math.unsorted_segment_sum(values, segment_ids, total_segments)
+        combined = portable_math.segment_sum(values, segment_ids, total_segments)
     elif config.combine == "noisy_or":
         combined = _noisy_or(values, segment_ids, total_segments)
     else:
