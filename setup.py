@@ -89,5 +89,9 @@ setup(
         # .ci/run itself (torch==2.13.0, a CPU build on the CI machines).
         "test": ["pytest>=8", "jax>=0.10"],
         "dev": ["pytest>=8", "pytest-xdist>=3"],
+        # `mdn-tf export --format litert|onnx|openvino` and their runtimes
+        # (TensorFlow's own TFLite converter writes LiteRT).
+        "deploy": ["ai-edge-litert>=2.1", "onnxruntime>=1.20", "tf2onnx>=1.16", "onnx>=1.16",
+                   "openvino>=2025.0"],
     },
 )

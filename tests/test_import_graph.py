@@ -23,7 +23,7 @@ LAYERS = (
     ("models",),
     ("final_supervision",),
     ("data",),
-    ("inference", "evaluation", "visualization", "model_figures", "export"),
+    ("inference", "evaluation", "visualization", "model_figures", "export", "deploy"),
     ("training",),
     ("research",),
     ("cli",),

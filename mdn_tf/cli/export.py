@@ -1,8 +1,20 @@
-"""Export a trained .keras pose model as a SavedModel for stock TF Serving.
+"""Export a trained .keras pose model for TF Serving, LiteRT, ONNX Runtime or OpenVINO.
 
     mdn-tf export --model runs/<run>/model.keras --output exported/mdn/1
+    mdn-tf export --model runs/<run>/model.keras --output exported/mdn --format litert
+    mdn-tf export --model M --output exported/mdn_fp16 --format litert --quantization float16
+    mdn-tf export --model M --output exported/mdn --format onnx      # or openvino
 
-The SavedModel's `serving_default` signature works like
+--format litert, onnx and openvino write one file (.tflite, .onnx, OpenVINO
+.xml + .bin) that takes one uint8 photo [1, H, W, 3] of any size and returns
+`keypoints` [1, J, 2] in the photo's pixels, `scores` [1, J] and the final
+`maps` [1, h, w, J] (the whole image is one person; flip test inside). A
+JSON sidecar beside it gives the input, outputs, joints, skeleton and the
+decoding convention. Voting uses the runtime's own operators (no custom op).
+`mdn-tf predict --model` runs any of them.
+
+--format saved_model (the default) is for TF Serving:
+its `serving_default` signature works like
 `tf.image.crop_and_resize`: `images` [N, H, W, 3] uint8, `boxes` [K, 4]
 float32 (x, y, w, h in image pixels) and `box_indices` [K] int32 (the image
 of each box) -> `keypoints` [K, J, 2] in image pixels and `scores` [K, J],
@@ -14,14 +26,27 @@ Serving").
 
 import sys
 
-from mdn_tf.cli._common import require_path, require_tensorflow_backend, standalone_main
+from mdn_tf.cli._common import (
+    UserError,
+    require_path,
+    require_tensorflow_backend,
+    standalone_main,
+)
 from mdn_tf.skeleton import DATASETS
 
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True, help="a .keras file from training")
     parser.add_argument("--output", required=True,
-                        help="SavedModel folder (TF Serving wants <model_name>/<version>)")
+                        help="SavedModel folder (TF Serving wants <model_name>/<version>), or "
+                             "the artefact's path (the format's extension is added)")
+    parser.add_argument("--format", default="saved_model",
+                        choices=("saved_model", "litert", "onnx", "openvino"),
+                        help="default saved_model; litert, onnx and openvino need "
+                             'pip install -e ".[deploy]"')
+    parser.add_argument("--quantization", choices=("float16", "dynamic_int8"),
+                        help="litert only: float16 weights, or int8 weights with dynamic-range "
+                             "activations (default: float32)")
     parser.add_argument("--skeleton", choices=DATASETS,
                         help="joint set for the flip test; default: from J (16 MPII, 17 COCO)")
     parser.add_argument("--no-flip", action="store_true", help="export without the flip test")
@@ -30,18 +55,23 @@ def add_arguments(parser):
 
 def run(args):
     require_path(args.model, "--model", "file")
+    if args.quantization and args.format != "litert":
+        raise UserError(f"--quantization applies to --format litert only. "
+                        f"Received: --format {args.format}")
     require_tensorflow_backend("export")
-    import keras
+    from mdn_tf.deploy.export import export_model
+    from mdn_tf.deploy.formats import MissingPackageError
 
-    import mdn_tf.models  # noqa: F401  (registers the layers the .keras file refers to)
-    from mdn_tf.export import export_saved_model
-
-    model = keras.models.load_model(args.model)
-    path = export_saved_model(model, args.output, skeleton=args.skeleton,
-                              flip_test=not args.no_flip,
-                              quarter_offset=not args.no_quarter_offset)
-    print(f"SavedModel written to {path}\n"
-          f"inspect: saved_model_cli show --dir {path} --all")
+    try:
+        path, sidecar = export_model(args.model, args.output, args.format,
+                                     skeleton=args.skeleton, flip_test=not args.no_flip,
+                                     quarter_offset=not args.no_quarter_offset,
+                                     quantization=args.quantization)
+    except MissingPackageError as error:
+        raise UserError(str(error)) from None
+    print(f"{args.format} written to {path}; sidecar {sidecar}")
+    if args.format == "saved_model":
+        print(f"inspect: saved_model_cli show --dir {path} --all")
     return 0
 
 

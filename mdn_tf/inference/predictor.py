@@ -1,9 +1,11 @@
-"""One photo and its person boxes -> keypoints, from a `.keras` file or a SavedModel.
+"""One photo and its person boxes -> keypoints, from a `.keras` file or any exported artefact.
 
-Both kinds of model answer the same call, so `mdn-tf predict` does not care
+Every kind of model answers the same call, so `mdn-tf predict` does not care
 which it was given. A `.keras` model runs `crop_boxes` and
 `predict_keypoints`, the code evaluation and export use; a SavedModel runs
-its `serving_default` signature exactly as TF Serving would.
+its `serving_default` signature exactly as TF Serving would; a LiteRT,
+ONNX or OpenVINO artefact (`mdn-tf export --format`) runs in its own
+runtime (`mdn_tf.deploy.runtimes`) and takes whole photos (one person each).
 
 Shapes: K person boxes on the photo, J joints.
 """
@@ -12,7 +14,12 @@ import os
 
 import numpy as np
 
+from mdn_tf.deploy.runtimes import artifact_format
+from mdn_tf.deploy.runtimes import load as load_artifact
+from mdn_tf.deploy.sidecar import read_sidecar, sidecar_path
 from mdn_tf.skeleton import SKELETONS, get_skeleton
+
+DEPLOYED = ("litert", "onnx", "openvino")  # formats run in their own runtimes
 
 # J -> skeleton name, for models that do not say which joint set they predict.
 _SKELETON_BY_JOINTS = {skeleton.num_joints: name for name, skeleton in SKELETONS.items()}
@@ -22,7 +29,8 @@ class PosePredictor:
     """Keypoints for boxes on one photo.
 
     Args:
-        path: a `.keras` file or a SavedModel folder (from `mdn-tf export`).
+        path: a `.keras` file, a SavedModel folder, or a `.tflite`, `.onnx` or
+            OpenVINO `.xml` artefact (from `mdn-tf export`).
         skeleton: "mpii" or "coco"; the joint names and the flip test's
             left/right pairs. Defaults to None (from J: 16 MPII, 17 COCO).
         flip_test: average with the mirrored crop (`.keras` only; a
@@ -31,7 +39,7 @@ class PosePredictor:
             Defaults to True.
 
     Attributes:
-        kind: "keras" or "saved_model".
+        kind: "keras", "saved_model", "litert", "onnx" or "openvino".
         skeleton: the `Skeleton` of the model's joints.
         input_size: `(height, width)` of the network input.
 
@@ -41,10 +49,22 @@ class PosePredictor:
     """
 
     def __init__(self, path, skeleton=None, flip_test=True, quarter_offset=True):
-        import tensorflow as tf
-
         path = os.fspath(path)
         self.path = path
+        self._tf = None
+        if artifact_format(path) in DEPLOYED:
+            self.kind = artifact_format(path)
+            self._runner = load_artifact(path)
+            description = read_sidecar(path)
+            if description is None:
+                raise ValueError(f"model {path} must have its sidecar {sidecar_path(path)} "
+                                 "(written by `mdn-tf export`) beside it")
+            self.input_size = tuple(description["network_input_size"])
+            self.skeleton = _resolve_skeleton(skeleton or description["skeleton"],
+                                              len(description["joint_names"]))
+            return
+        import tensorflow as tf
+
         if os.path.isdir(path):
             self.kind = "saved_model"
             self._serve, num_joints, self.input_size = _load_saved_model(path)
@@ -81,8 +101,10 @@ class PosePredictor:
             keypoints `[K, J, 2]` (x, y) in image pixels and scores `[K, J]`,
             float32 NumPy arrays.
         """
-        tf = self._tf
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if self.kind in DEPLOYED:
+            return self._whole_image(np.asarray(image, np.uint8), boxes)
+        tf = self._tf
         if len(boxes) == 0:  # the network cannot run on an empty batch
             num_joints = self.skeleton.num_joints
             return np.zeros((0, num_joints, 2), np.float32), np.zeros((0, num_joints), np.float32)
@@ -90,6 +112,19 @@ class PosePredictor:
                           boxes=tf.constant(boxes),
                           box_indices=tf.zeros([len(boxes)], tf.int32))
         return out["keypoints"].numpy(), out["scores"].numpy()
+
+
+    def _whole_image(self, image, boxes):
+        from mdn_tf.inference.predict import whole_image_box
+
+        whole = np.asarray([whole_image_box(*image.shape[:2])], np.float32)
+        if boxes.shape != whole.shape or not np.allclose(boxes, whole, atol=1e-3):
+            raise ValueError(
+                f"a {self.kind} model takes whole photos (one person filling each); person "
+                "boxes need the .keras model or a SavedModel. Received: "
+                f"{len(boxes)} box(es) {boxes.round(1).tolist()}")
+        out = self._runner(image)
+        return out["keypoints"][None], out["scores"][None]
 
 
 def _load_saved_model(path):

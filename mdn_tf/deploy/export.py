@@ -1,0 +1,78 @@
+"""`export_model`: a `.keras` pose model to one deployment format, with its sidecar."""
+
+import os
+
+import keras
+
+import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
+from mdn_tf.deploy import formats
+from mdn_tf.deploy.graph import PoseGraph
+from mdn_tf.deploy.sidecar import describe, write_sidecar
+from mdn_tf.export import export_saved_model
+from mdn_tf.inference.predict import BOX_PADDING
+from mdn_tf.skeleton import SKELETONS, get_skeleton
+
+_SKELETON_BY_JOINTS = {skeleton.num_joints: name for name, skeleton in SKELETONS.items()}
+
+
+def export_model(model, output, fmt="saved_model", skeleton=None, flip_test=True,
+                 quarter_offset=True, quantization=None, padding=BOX_PADDING):
+    """Writes `model` in format `fmt` at `output` and its sidecar JSON beside it.
+
+    Args:
+        model: a pose model or the path of a `.keras` file.
+        output: the artefact's path; the format's extension is added when
+            missing (`.tflite`, `.onnx`, `.xml`; a folder for SavedModel).
+        fmt: one of `formats.FORMATS`. Defaults to "saved_model".
+        skeleton: "mpii" or "coco" (joint names, flip test). Defaults to
+            None (from J: 16 MPII, 17 COCO).
+        flip_test: average with the mirrored crop inside the graph.
+            Defaults to True.
+        quarter_offset: quarter-pixel decoding refinement. Defaults to True.
+        quantization: LiteRT only: None (float32), "float16" or
+            "dynamic_int8". Defaults to None.
+        padding: person-box enlargement. Defaults to 1.25.
+
+    Returns:
+        `(artefact path, sidecar path)`.
+
+    Raises:
+        ValueError: an unknown format or quantization, a model without a
+            "final" output or a fixed input size, or no skeleton for its J.
+        formats.MissingPackageError: the format's converter is not installed.
+    """
+    if fmt not in formats.FORMATS:
+        raise ValueError(f"format must be one of {formats.FORMATS}. Received: format={fmt!r}")
+    if quantization is not None and fmt != "litert":
+        raise ValueError(f"quantization applies to the litert format only. "
+                         f"Received: quantization={quantization!r} with format={fmt!r}")
+    if fmt in formats.PACKAGES:
+        formats.require_package(fmt)  # fail before the (slow) model load
+    if isinstance(model, (str, os.PathLike)):
+        model = keras.models.load_model(model)
+    if not isinstance(model.output, dict) or "final" not in model.output:
+        raise ValueError('model must return a dict with a "final" output. '
+                         f"Received outputs: {model.output_names}")
+    num_joints = int(model.output["final"].shape[-1])
+    skeleton = get_skeleton(skeleton or _SKELETON_BY_JOINTS.get(num_joints, "mpii"))
+    if skeleton.num_joints != num_joints:
+        raise ValueError(f"skeleton must have the model's {num_joints} joints. "
+                         f"Received: skeleton={skeleton.name!r} ({skeleton.num_joints} joints)")
+    path = formats.artifact_path(output, fmt)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if fmt == "saved_model":
+        export_saved_model(model, path, skeleton=skeleton, flip_test=flip_test,
+                           quarter_offset=quarter_offset, padding=padding)
+    else:
+        graph = PoseGraph(model, skeleton.flip_permutation() if flip_test else None,
+                          quarter_offset=quarter_offset, padding=padding)
+        if fmt == "litert":
+            formats.export_litert(graph, path, quantization)
+        elif fmt == "onnx":
+            formats.export_onnx(graph, path)
+        else:
+            formats.export_openvino(graph, path)
+    sidecar = write_sidecar(path, describe(model, fmt, skeleton, flip_test, quarter_offset,
+                                           padding, quantization))
+    return path, sidecar
