@@ -21,7 +21,7 @@ with c clipped to [0, 1] for noisy-OR. Off-map taps go to a dummy slot (no
 boolean indexing, so no host sync).
 
 With ``--harness-log`` it merges the harness's TIME lines into one markdown
-table (ours = the new kernels, default strategy; v1 = the previous kernels):
+table (ours = the kernels with their default strategy; alt = the other strategy):
 
     python3 benchmarks/gpu/torch_splat_peer.py --dump DIR --harness-log harness.log \
         --table peer_table.md
@@ -224,12 +224,12 @@ def table(torch_times, harness, device_name):
     lines = [
         "B=32, J=16, 64x64, float32, %s; ms are CUDA-event medians. ours = new CUDA "
         "kernels (default strategy: tiled for Gaussian, direct for bilinear), alt = the "
-        "other strategy, v1 = the previous kernels, torch = torch splat of the same votes; "
+        "other strategy, torch = torch splat of the same votes; "
         "speed-up = torch / ours; max|Δ| = torch forward vs ours." % device_name,
         "",
         "| case | ours fwd | ours fwd+bwd | torch fwd | torch fwd+bwd | speed-up fwd | "
-        "speed-up fwd+bwd | alt fwd+bwd | v1 fwd | v1 fwd+bwd | max abs diff |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "speed-up fwd+bwd | alt fwd+bwd | max abs diff |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for votes in VOTES:
         for combine in COMBINES:
@@ -241,10 +241,9 @@ def table(torch_times, harness, device_name):
                 ours_f, ours_b = h("new", "forward"), h("new", "forward+backward")
                 tf_, tb = t.get("fwd"), t.get("both")
                 diff = t.get("diff")
-                lines.append("| %s %s %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                lines.append("| %s %s %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     combine, kernel_name(kf), votes, fmt(ours_f), fmt(ours_b), fmt(tf_), fmt(tb),
                     ratio(ours_f, tf_), ratio(ours_b, tb), fmt(h("new_alt", "forward+backward")),
-                    fmt(h("v1", "forward")), fmt(h("v1", "forward+backward")),
                     "-" if diff is None else "%.1e" % diff))
     return "\n".join(lines)
 

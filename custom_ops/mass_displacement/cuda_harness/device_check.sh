@@ -4,7 +4,7 @@
 #   1. the harness (nvcc, sm_$arch, --fmad=false): agreement with the CPU loops
 #      on every combine x kernel x edges x votes x size x strategy x dtype,
 #      run-to-run determinism of every output, benchmark-size agreement and
-#      timings of the new kernels (both strategies) and the previous ones (v1)
+#      timings of the kernels (both scatter strategies)
 #      for every combine x (bilinear, Gaussian kf=5, 13) x (random,
 #      converged), and a dump of the benchmark inputs;
 #   2. the torch peer (benchmarks/gpu/torch_splat_peer.py) on the dumped

@@ -13,9 +13,11 @@
 //     forward adds floats with atomics: reported, not failed.
 //  3. Timing (B=32, J=16, 64x64, float32, CUDA-event medians) of every
 //     combine x (bilinear, Gaussian kf=5, 13) x (random, converged votes):
-//     the new kernels (default strategy and the other one) and the previous
-//     kernels (GpuLauncherV1, mass_displacement_gpu_v1.cu.h), each checked
-//     against the CPU loops and for determinism at that size.
+//     the kernels with their default scatter strategy and with the other one,
+//     each checked against the CPU loops and for determinism at that size.
+//     (The first kernels, timed beside these in
+//     benchmarks/results/cuda_device_check_h200.log, are in the history:
+//     git show 7a452a1:custom_ops/mass_displacement/cc/kernels/mass_displacement_gpu.cu.h)
 //  4. --dump DIR: writes the benchmark inputs (float32 raw, meta.json) and the
 //     new kernels' forward outputs for benchmarks/gpu/torch_splat_peer.py.
 //
@@ -28,7 +30,7 @@
 //   make -C custom_ops harness && custom_ops/build/mdn_cuda_harness [flags]
 //   flags: --no-timing  --quick (2x9x11 random votes, kf 2 and 13 only: for
 //          compute-sanitizer)
-//          --no-v1  --dump DIR
+//          --dump DIR
 //
 // Exit status: 0 all cases agree (and claimed-deterministic outputs are),
 // 1 a case disagrees or CUDA failed, 77 no CUDA device (skipped).
@@ -46,13 +48,10 @@
 #include "harness_problems.h"
 #include "mass_displacement_cpu.h"
 #include "mass_displacement_gpu.cu.h"
-#include "mass_displacement_gpu_v1.cu.h"
 
 namespace mdn {
 template struct GpuLauncher<float, float>;
 template struct GpuLauncher<double, double>;
-template struct GpuLauncherV1<float, float>;
-template struct GpuLauncherV1<double, double>;
 }  // namespace mdn
 
 namespace {
@@ -60,6 +59,7 @@ namespace {
 using mdn::VoteParams;
 using harness::CpuBackward;
 using harness::CpuForward;
+using harness::Disagreement;
 using harness::MakeProblem;
 using harness::Problem;
 
@@ -90,8 +90,6 @@ std::vector<T> ToHost(const T* dev, size_t count) {
   return host;
 }
 
-enum Impl { kNew = 0, kV1 = 1 };
-const char* kImplNames[] = {"new", "v1"};
 // mdn::gpu::g_scatter_strategy values.
 const char* kStrategyNames[] = {"auto", "direct", "tiled"};
 
@@ -112,10 +110,8 @@ struct DeviceProblem {
     gh = ToDevice(std::vector<T>(heats));
     gx = ToDevice(std::vector<T>(votes));
     gy = ToDevice(std::vector<T>(votes));
-    const size_t bytes = std::max({mdn::GpuLauncher<T, T>::ForwardScratchBytes(p),
-                                   mdn::GpuLauncher<T, T>::BackwardScratchBytes(p),
-                                   mdn::GpuLauncherV1<T, T>::ForwardScratchBytes(p),
-                                   mdn::GpuLauncherV1<T, T>::BackwardScratchBytes(p)});
+    const size_t bytes = std::max(mdn::GpuLauncher<T, T>::ForwardScratchBytes(p),
+                                  mdn::GpuLauncher<T, T>::BackwardScratchBytes(p));
     scratch_bytes = std::max<size_t>(bytes, 1);
     CHECK_CUDA(cudaMalloc(&scratch, scratch_bytes));
   }
@@ -136,22 +132,18 @@ struct DeviceProblem {
     CHECK_CUDA(cudaMemset(gy, 0xff, votes * sizeof(T)));
     CHECK_CUDA(cudaMemset(scratch, 0xa5, scratch_bytes));
   }
-  int Forward(const VoteParams& p, int impl = kNew) {
-    return impl == kNew
-               ? mdn::GpuLauncher<T, T>::Forward(p, table, heat, ox, oy, out, scratch, nullptr)
-               : mdn::GpuLauncherV1<T, T>::Forward(p, table, heat, ox, oy, out, scratch, nullptr);
+  int Forward(const VoteParams& p) {
+    return mdn::GpuLauncher<T, T>::Forward(p, table, heat, ox, oy, out, scratch, nullptr);
   }
-  int Backward(const VoteParams& p, int impl = kNew) {
-    return impl == kNew ? mdn::GpuLauncher<T, T>::Backward(p, table, grad, heat, ox, oy, gh, gx,
-                                                          gy, scratch, nullptr)
-                        : mdn::GpuLauncherV1<T, T>::Backward(p, table, grad, heat, ox, oy, gh,
-                                                            gx, gy, scratch, nullptr);
+  int Backward(const VoteParams& p) {
+    return mdn::GpuLauncher<T, T>::Backward(p, table, grad, heat, ox, oy, gh, gx, gy, scratch,
+                                            nullptr);
   }
   // Forward then backward; copies the four outputs to the host.
-  void RunBoth(const VoteParams& p, int impl, std::vector<T> results[4]) {
+  void RunBoth(const VoteParams& p, std::vector<T> results[4]) {
     Poison();
-    CHECK_CUDA(static_cast<cudaError_t>(Forward(p, impl)));
-    CHECK_CUDA(static_cast<cudaError_t>(Backward(p, impl)));
+    CHECK_CUDA(static_cast<cudaError_t>(Forward(p)));
+    CHECK_CUDA(static_cast<cudaError_t>(Backward(p)));
     CHECK_CUDA(cudaDeviceSynchronize());
     results[0] = ToHost(out, outputs);
     results[1] = ToHost(gh, heats);
@@ -159,26 +151,6 @@ struct DeviceProblem {
     results[3] = ToHost(gy, votes);
   }
 };
-
-// Largest |gpu - cpu| / max(1, |cpu|); NaN in one and not the other counts as
-// infinite disagreement.
-template <typename T>
-double Disagreement(const std::vector<T>& cpu, const std::vector<T>& gpu) {
-  double worst = 0;
-  for (size_t n = 0; n < cpu.size(); ++n) {
-    const double a = cpu[n], b = gpu[n];
-    if (std::isnan(a) || std::isnan(b)) {
-      if (std::isnan(a) != std::isnan(b)) return INFINITY;
-      continue;
-    }
-    if (std::isinf(a) || std::isinf(b)) {
-      if (a != b) return INFINITY;
-      continue;
-    }
-    worst = std::max(worst, std::fabs(a - b) / std::max(1.0, std::fabs(a)));
-  }
-  return worst;
-}
 
 template <typename T>
 bool BitIdentical(const std::vector<T>& a, const std::vector<T>& b) {
@@ -231,8 +203,8 @@ bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, bool co
   DeviceProblem<T> dev(pr);
   mdn::gpu::g_scatter_strategy = strategy;
   std::vector<T> gpu[4], again[4];
-  dev.RunBoth(pr.p, kNew, gpu);
-  dev.RunBoth(pr.p, kNew, again);
+  dev.RunBoth(pr.p, gpu);
+  dev.RunBoth(pr.p, again);
   mdn::gpu::g_scatter_strategy = 0;
   double errors[4];
   for (int k = 0; k < 4; ++k) errors[k] = Disagreement(cpu[k], gpu[k]);
@@ -247,19 +219,6 @@ bool RunCase(unsigned seed, int combine, int kernel, int kf, bool cross, bool co
       kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within", VotesName(converged),
       static_cast<long long>(H), static_cast<long long>(W), kStrategyNames[strategy], dtype,
       errors[0], errors[1], errors[2], errors[3], det.c_str());
-  if (combine == mdn::kMax) {
-    // The previous kernels (v1) on the same inputs: tells a new-kernel defect
-    // from a disagreement that the reference or v1 shares.
-    std::vector<T> old[4];
-    dev.RunBoth(pr.p, kV1, old);
-    std::printf("V1CHECK max kf=%-2d %-10s %-9s %2lldx%-2lld %-6s %-7s v1-vs-cpu d_heat %.2e "
-                "d_ox %.2e | new-vs-v1 forward %.2e d_heat %.2e d_ox %.2e\n",
-                kernel == mdn::kGaussian ? kf : 0, cross ? "cross-part" : "within",
-                VotesName(converged), static_cast<long long>(H), static_cast<long long>(W),
-                kStrategyNames[strategy], dtype, Disagreement(cpu[1], old[1]),
-                Disagreement(cpu[2], old[2]), Disagreement(old[0], gpu[0]),
-                Disagreement(old[1], gpu[1]), Disagreement(old[2], gpu[2]));
-  }
   return ok;
 }
 
@@ -290,31 +249,31 @@ float MedianMs(F run, int warmup = 5, int reps = 21) {
   return times[times.size() / 2];
 }
 
-// Times one implementation/strategy at the benchmark size and prints
-// machine-readable TIME lines (benchmarks/gpu/peer_table.py reads them).
-void TimeOne(DeviceProblem<float>& dev, const Problem<float>& pr, int impl, int strategy,
+// Times one scatter strategy at the benchmark size and prints machine-readable
+// TIME lines (benchmarks/gpu/torch_splat_peer.py reads them): impl=new for the
+// default strategy, new_alt for the other.
+void TimeOne(DeviceProblem<float>& dev, const Problem<float>& pr, int strategy,
              const char* case_name) {
   mdn::gpu::g_scatter_strategy = strategy;
   const VoteParams& p = pr.p;
-  const char* strat = impl == kV1 ? "-" : (strategy == 0 ? (mdn::gpu::UseTiles(p) ? "tiled" : "direct")
-                                                         : kStrategyNames[strategy]);
-  const bool is_default = impl == kNew && strategy == 0;
-  const float fwd = MedianMs([&] { CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(p, impl))); });
+  const char* strat = strategy == 0 ? (mdn::gpu::UseTiles(p) ? "tiled" : "direct")
+                                    : kStrategyNames[strategy];
+  const char* impl = strategy == 0 ? "new" : "new_alt";
+  const float fwd = MedianMs([&] { CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(p))); });
   const float both = MedianMs([&] {
-    CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(p, impl)));
-    CHECK_CUDA(static_cast<cudaError_t>(dev.Backward(p, impl)));
+    CHECK_CUDA(static_cast<cudaError_t>(dev.Forward(p)));
+    CHECK_CUDA(static_cast<cudaError_t>(dev.Backward(p)));
   });
-  std::printf("TIME impl=%s%s strategy=%s %s pass=forward ms=%.4f\n", kImplNames[impl],
-              is_default ? "" : (impl == kNew ? "_alt" : ""), strat, case_name, fwd);
-  std::printf("TIME impl=%s%s strategy=%s %s pass=forward+backward ms=%.4f\n", kImplNames[impl],
-              is_default ? "" : (impl == kNew ? "_alt" : ""), strat, case_name, both);
+  std::printf("TIME impl=%s strategy=%s %s pass=forward ms=%.4f\n", impl, strat, case_name, fwd);
+  std::printf("TIME impl=%s strategy=%s %s pass=forward+backward ms=%.4f\n", impl, strat,
+              case_name, both);
   std::fflush(stdout);
   mdn::gpu::g_scatter_strategy = 0;
 }
 
 // Benchmark-size case: agreement with the CPU loops and run-to-run
 // determinism of the new kernels (default strategy), then timings.
-bool BenchmarkCase(int combine, int kernel, int kf, bool converged, bool timing, bool v1) {
+bool BenchmarkCase(int combine, int kernel, int kf, bool converged, bool timing) {
   const Problem<float> pr = BenchmarkProblem(combine, kernel, kf, converged);
   DeviceProblem<float> dev(pr);
   char case_name[160];
@@ -323,8 +282,8 @@ bool BenchmarkCase(int combine, int kernel, int kf, bool converged, bool timing,
                 kCombineNames[combine], kKernelNames[kernel], kernel == mdn::kGaussian ? kf : 0,
                 VotesName(converged));
   std::vector<float> cpu[4], gpu[4], again[4];
-  dev.RunBoth(pr.p, kNew, gpu);
-  dev.RunBoth(pr.p, kNew, again);
+  dev.RunBoth(pr.p, gpu);
+  dev.RunBoth(pr.p, again);
   CpuForward(pr, &cpu[0]);
   CpuBackward(pr, &cpu[1], &cpu[2], &cpu[3]);
   double worst = 0;
@@ -336,9 +295,8 @@ bool BenchmarkCase(int combine, int kernel, int kf, bool converged, bool timing,
               worst, det.c_str());
   std::fflush(stdout);
   if (timing) {
-    TimeOne(dev, pr, kNew, 0, case_name);
-    TimeOne(dev, pr, kNew, mdn::gpu::UseTiles(pr.p) ? 1 : 2, case_name);
-    if (v1) TimeOne(dev, pr, kV1, 0, case_name);
+    TimeOne(dev, pr, 0, case_name);
+    TimeOne(dev, pr, mdn::gpu::UseTiles(pr.p) ? 1 : 2, case_name);
   }
   return ok;
 }
@@ -411,7 +369,7 @@ bool Dump(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool timing = true, quick = false, v1 = true;
+  bool timing = true, quick = false;
   std::string dump_dir;
   for (int k = 1; k < argc; ++k) {
     const std::string arg = argv[k];
@@ -419,8 +377,6 @@ int main(int argc, char** argv) {
       timing = false;
     } else if (arg == "--quick") {
       quick = true, timing = false;
-    } else if (arg == "--no-v1") {
-      v1 = false;
     } else if (arg == "--dump" && k + 1 < argc) {
       dump_dir = argv[++k];
     } else {
@@ -469,7 +425,7 @@ int main(int argc, char** argv) {
       for (int combine = 0; combine < 3; ++combine) {
         for (const int kf : {2, 5, 13}) {
           const int kernel = kf == 2 ? mdn::kBilinear : mdn::kGaussian;
-          tally.Add(BenchmarkCase(combine, kernel, kf, converged, timing, v1));
+          tally.Add(BenchmarkCase(combine, kernel, kf, converged, timing));
         }
       }
     }

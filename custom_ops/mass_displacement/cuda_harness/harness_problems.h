@@ -1,6 +1,8 @@
 // Host side of the CUDA harness, without CUDA: the test problems (random and
-// converged votes) and the CPU loops' forward and backward on them. Included
-// by harness.cu and by host_max_ties.cc, which runs on machines without a GPU.
+// converged votes), the CPU loops' forward and backward on them, the
+// disagreement measure, and the kernels' tap loop for host emulations.
+// Included by harness.cu and by the host programs host_emulation.cc and
+// host_max_ties.cc, which run on machines without a GPU (and in CI).
 #ifndef MDN_TF_HARNESS_PROBLEMS_H_
 #define MDN_TF_HARNESS_PROBLEMS_H_
 
@@ -170,6 +172,40 @@ void CpuBackward(const Problem<T>& pr, std::vector<T>* gh, std::vector<T>* gx,
       mdn::ReduceHeatmapGradient(p, view, edges_grad.data(), pix, gh->data());
     }
   });
+}
+
+// Largest |gpu - cpu| / max(1, |cpu|); NaN or infinity in one and not the
+// other counts as infinite disagreement.
+template <typename T>
+double Disagreement(const std::vector<T>& cpu, const std::vector<T>& gpu) {
+  double worst = 0;
+  for (size_t n = 0; n < cpu.size(); ++n) {
+    const double a = cpu[n], b = gpu[n];
+    if (std::isnan(a) || std::isnan(b)) {
+      if (std::isnan(a) != std::isnan(b)) return INFINITY;
+      continue;
+    }
+    if (std::isinf(a) || std::isinf(b)) {
+      if (a != b) return INFINITY;
+      continue;
+    }
+    worst = std::max(worst, std::fabs(a - b) / std::max(1.0, std::fabs(a)));
+  }
+  return worst;
+}
+
+// The CUDA kernels' tap loop (ForEachTap of mass_displacement_gpu.cu.h), on
+// the host: both axes weighed once per vote by FillAxisWeights, then
+// fn(kx, ky, wx, wy, dwx, dwy) for every on-map tap.
+template <typename T, typename F>
+void ForEachTap(const VoteParams& p, const mdn::Footprint<T>& f, F&& fn) {
+  const int taps = mdn::TapsPerAxis(p);
+  std::vector<T> wx(taps), dwx(taps), wy(taps), dwy(taps);
+  mdn::FillAxisWeights<true>(p, f.x, f.kx_begin, f.kx_end, wx.data(), dwx.data());
+  mdn::FillAxisWeights<true>(p, f.y, f.ky_begin, f.ky_end, wy.data(), dwy.data());
+  for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
+    for (int kx = f.kx_begin; kx < f.kx_end; ++kx) fn(kx, ky, wx[kx], wy[ky], dwx[kx], dwy[ky]);
+  }
 }
 
 }  // namespace harness

@@ -9,7 +9,9 @@
 // factors), off-map and non-finite offsets. Also checks that both strategies
 // give bit-identical integer sums and that the window words cannot overflow.
 //
-//   g++ -O2 -std=c++17 -ffp-contract=off -I../cc/kernels host_emulation.cc -o /tmp/emu && /tmp/emu
+//   g++ -O2 -std=c++17 -ffp-contract=off -pthread -I../cc/kernels host_emulation.cc -o /tmp/emu && /tmp/emu
+//
+// (tests/test_cuda_semantics_on_host.py runs it in CI.)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,18 +19,16 @@
 #include <random>
 #include <vector>
 
+#include "harness_problems.h"
 #include "mass_displacement_cpu.h"
 
 namespace {
 
+using harness::CpuBackward;
+using harness::CpuForward;
+using harness::Disagreement;
+using harness::Problem;
 using mdn::VoteParams;
-
-template <typename T>
-struct Problem {
-  VoteParams p;
-  std::vector<int> sources, targets;
-  std::vector<T> heat, ox, oy, grad;
-};
 
 template <typename T>
 Problem<T> Make(unsigned seed, int kernel, int kf, bool cross, int64_t H, int64_t W, int64_t J,
@@ -66,51 +66,9 @@ Problem<T> Make(unsigned seed, int kernel, int kf, bool cross, int64_t H, int64_
   return pr;
 }
 
-template <typename T>
-void CpuForward(const Problem<T>& pr, std::vector<T>* out) {
-  const VoteParams& p = pr.p;
-  out->assign(p.batch * p.height * p.width * p.num_targets, T(0));
-  const mdn::TargetGroups groups(pr.sources.data(), pr.targets.data(), p.num_edges,
-                                 p.num_targets, 1);
-  mdn::MapScratch<T> s(p, groups.max_size());
-  auto fn = mdn::PickForward<T, T>(p.combine, p.kernel);
-  for (int64_t b = 0; b < p.batch; ++b) {
-    fn(p, groups[0], pr.heat.data(), pr.ox.data(), pr.oy.data(), b, s, out->data(), nullptr,
-       nullptr);
-  }
-}
-
-template <typename T>
-void CpuBackward(const Problem<T>& pr, std::vector<T>* gh, std::vector<T>* gx,
-                 std::vector<T>* gy) {
-  const VoteParams& p = pr.p;
-  const int64_t pixels = p.batch * p.height * p.width;
-  gh->assign(pixels * p.num_maps, T(0));
-  gx->assign(pixels * p.num_edges, T(0));
-  gy->assign(pixels * p.num_edges, T(0));
-  std::vector<T> edges_grad(pixels * p.num_edges);
-  const mdn::TargetGroups maps(pr.sources.data(), pr.targets.data(), p.num_edges,
-                               p.num_targets, p.num_targets);
-  mdn::MapScratch<T> s(p, 1);
-  auto fn = mdn::PickBackward<T, T>(p.combine, p.kernel);
-  for (int64_t b = 0; b < p.batch; ++b) {
-    for (int64_t t = 0; t < p.num_targets; ++t) {
-      fn(p, maps[t], pr.grad.data(), pr.heat.data(), pr.ox.data(), pr.oy.data(), nullptr,
-         nullptr, b, s, gx->data(), gy->data(), nullptr, edges_grad.data());
-    }
-  }
-  const std::vector<int> table =
-      mdn::BuildEdgeTable(pr.sources.data(), pr.targets.data(), p.num_edges, p.num_maps);
-  const mdn::EdgeTableView view = mdn::ViewEdgeTable(table.data(), p.num_edges, p.num_maps);
-  for (int64_t pix = 0; pix < pixels; ++pix) {
-    mdn::ReduceHeatmapGradient(p, view, edges_grad.data(), pix, gh->data());
-  }
-}
-
-// Calls fn(b, i, j, e, n, f, c, raw, t) for each located vote, in the tiled
-// kernel's block order (b, e, tile) when `tiled`, else in vote order.
+// Calls fn(b, i, j, e, n, f, c, raw, t) for each located vote, in vote order.
 template <typename T, typename F>
-void ForEachVote(const Problem<T>& pr, bool tiled, F fn) {
+void ForEachVote(const Problem<T>& pr, F fn) {
   const VoteParams& p = pr.p;
   auto one = [&](int64_t b, int64_t i, int64_t j, int64_t e) {
     const int64_t pix = (b * p.height + i) * p.width + j, n = pix * p.num_edges + e;
@@ -119,12 +77,10 @@ void ForEachVote(const Problem<T>& pr, bool tiled, F fn) {
     const T raw = pr.heat[pix * p.num_maps + pr.sources[e]];
     fn(b, i, j, e, n, f, mdn::HeatValue(p.combine, raw), raw, int64_t(pr.targets[e]));
   };
-  if (!tiled) {
-    for (int64_t b = 0; b < p.batch; ++b)
-      for (int64_t i = 0; i < p.height; ++i)
-        for (int64_t j = 0; j < p.width; ++j)
-          for (int64_t e = 0; e < p.num_edges; ++e) one(b, i, j, e);
-  }
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t i = 0; i < p.height; ++i)
+      for (int64_t j = 0; j < p.width; ++j)
+        for (int64_t e = 0; e < p.num_edges; ++e) one(b, i, j, e);
 }
 
 struct Check {
@@ -133,20 +89,6 @@ struct Check {
     if (!ok) ++failed, std::printf("FAIL %s\n", what);
   }
 };
-
-template <typename T>
-double Disagreement(const std::vector<T>& cpu, const std::vector<T>& gpu) {
-  double worst = 0;
-  for (size_t n = 0; n < cpu.size(); ++n) {
-    const double a = cpu[n], b = gpu[n];
-    if (std::isnan(a) || std::isnan(b)) {
-      if (std::isnan(a) != std::isnan(b)) return INFINITY;
-      continue;
-    }
-    worst = std::max(worst, std::fabs(a - b) / std::max(1.0, std::fabs(a)));
-  }
-  return worst;
-}
 
 constexpr int kTile = 16, kHalo = 16, kWindow = kTile + 2 * kHalo, kCells = kWindow * kWindow;
 
@@ -178,18 +120,15 @@ void EmulateStats(const Problem<T>& pr, bool tiled, std::vector<unsigned long lo
     return *term != 0;
   };
   if (!tiled) {
-    ForEachVote(pr, false, [&](int64_t b, int64_t, int64_t, int64_t, int64_t,
-                               const mdn::Footprint<T>& f, T c, T, int64_t t) {
-      for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
-        const T wy = mdn::AxisWeight(p, f.y, ky);
-        for (int kx = f.kx_begin; kx < f.kx_end; ++kx) {
-          const int64_t q = index(b, f.y.first + ky, f.x.first + kx, t);
-          long long term;
-          if (term_of(mdn::TapValue(mdn::AxisWeight(p, f.x, kx), wy, c), q, &term)) {
-            (*fixed)[q] += static_cast<unsigned long long>(term);
-          }
+    ForEachVote(pr, [&](int64_t b, int64_t, int64_t, int64_t, int64_t,
+                        const mdn::Footprint<T>& f, T c, T, int64_t t) {
+      harness::ForEachTap(p, f, [&](int kx, int ky, T wx, T wy, T, T) {
+        const int64_t q = index(b, f.y.first + ky, f.x.first + kx, t);
+        long long term;
+        if (term_of(mdn::TapValue(wx, wy, c), q, &term)) {
+          (*fixed)[q] += static_cast<unsigned long long>(term);
         }
-      }
+      });
     });
     return;
   }
@@ -207,23 +146,18 @@ void EmulateStats(const Problem<T>& pr, bool tiled, std::vector<unsigned long lo
             mdn::Footprint<T> f;
             if (!mdn::LocateVote(p, i, j, pr.ox[n], pr.oy[n], &f)) continue;
             const T c = mdn::HeatValue(p.combine, pr.heat[pix * p.num_maps + pr.sources[e]]);
-            for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
-              const T wy = mdn::AxisWeight(p, f.y, ky);
-              for (int kx = f.kx_begin; kx < f.kx_end; ++kx) {
-                const int64_t y = f.y.first + ky, x = f.x.first + kx, q = index(b, y, x, t);
-                long long term;
-                if (!term_of(mdn::TapValue(mdn::AxisWeight(p, f.x, kx), wy, c), q, &term)) {
-                  continue;
-                }
-                const int64_t ry = y - wy0, rx = x - wx0;
-                if (ry >= 0 && ry < kWindow && rx >= 0 && rx < kWindow) {
-                  hi[ry * kWindow + rx] += static_cast<int>(term >> 24);
-                  lo[ry * kWindow + rx] += static_cast<unsigned>(term & 0xFFFFFF);
-                } else {
-                  (*fixed)[q] += static_cast<unsigned long long>(term);
-                }
+            harness::ForEachTap(p, f, [&](int kx, int ky, T wx, T wy, T, T) {
+              const int64_t y = f.y.first + ky, x = f.x.first + kx, q = index(b, y, x, t);
+              long long term;
+              if (!term_of(mdn::TapValue(wx, wy, c), q, &term)) return;
+              const int64_t ry = y - wy0, rx = x - wx0;
+              if (ry >= 0 && ry < kWindow && rx >= 0 && rx < kWindow) {
+                hi[ry * kWindow + rx] += static_cast<int>(term >> 24);
+                lo[ry * kWindow + rx] += static_cast<unsigned>(term & 0xFFFFFF);
+              } else {
+                (*fixed)[q] += static_cast<unsigned long long>(term);
               }
-            }
+            });
           }
         }
         for (int cell = 0; cell < kCells; ++cell) {
@@ -276,21 +210,15 @@ int RunCase(unsigned seed, int kernel, int kf, bool cross, int64_t H, int64_t W,
   }
   const size_t votes = pr.ox.size();
   std::vector<T> gx(votes, T(0)), gy(votes, T(0)), ge(votes, T(0)), gh(pr.heat.size());
-  ForEachVote(pr, false, [&](int64_t b, int64_t, int64_t, int64_t, int64_t n,
-                             const mdn::Footprint<T>& f, T c, T raw, int64_t t) {
+  ForEachVote(pr, [&](int64_t b, int64_t, int64_t, int64_t, int64_t n,
+                      const mdn::Footprint<T>& f, T c, T raw, int64_t t) {
     T dc = 0, dx = 0, dy = 0;
-    for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
-      T dwy;
-      const T wy = mdn::AxisWeight(p, f.y, ky, &dwy);
-      for (int kx = f.kx_begin; kx < f.kx_end; ++kx) {
-        T dwx;
-        const T wx = mdn::AxisWeight(p, f.x, kx, &dwx);
-        const int64_t q =
-            ((b * p.height + f.y.first + ky) * p.width + f.x.first + kx) * p.num_targets + t;
-        const T gv = pr.grad[q] * mdn::NoisyOrDmDv(T(1) - mdn::TapValue(wx, wy, c), zeros[q], stat[q]);
-        dc += wx * wy * gv, dx += dwx * wy * gv, dy += wx * dwy * gv;
-      }
-    }
+    harness::ForEachTap(p, f, [&](int kx, int ky, T wx, T wy, T dwx, T dwy) {
+      const int64_t q =
+          ((b * p.height + f.y.first + ky) * p.width + f.x.first + kx) * p.num_targets + t;
+      const T gv = pr.grad[q] * mdn::NoisyOrDmDv(T(1) - mdn::TapValue(wx, wy, c), zeros[q], stat[q]);
+      dc += wx * wy * gv, dx += dwx * wy * gv, dy += wx * dwy * gv;
+    });
     const T scale = static_cast<T>(p.scale);
     gx[n] = scale * c * dx, gy[n] = scale * c * dy;
     ge[n] = dc * mdn::HeatGradMask(p.combine, raw);
@@ -337,19 +265,21 @@ int main() {
   }
   // Fixed-point corner cases.
   {
-    VoteParams p;
-    p.height = 64, p.width = 64, p.num_edges = 16;
-    const int shift = mdn::NoisyOrFixedShift(p);
-    const double bound = 64.0 * 64 * 16 * mdn::kNoisyOrLogFloor * ldexp(1.0, shift);
-    std::printf("%s shift(64x64, E=16) = %d, worst |sum| %.3g < 2^62\n",
-                bound < ldexp(1.0, 62) ? "PASS" : "FAIL", shift, bound);
-    failed += !(bound < ldexp(1.0, 62));
-    p.height = 1024, p.width = 1024, p.num_edges = 64;
-    const int big = mdn::NoisyOrFixedShift(p);
-    const double big_bound = 1024.0 * 1024 * 64 * mdn::kNoisyOrLogFloor * ldexp(1.0, big);
-    std::printf("%s shift(1024x1024, E=64) = %d, worst |sum| %.3g < 2^62\n",
-                big_bound < ldexp(1.0, 62) ? "PASS" : "FAIL", big, big_bound);
-    failed += !(big_bound < ldexp(1.0, 62));
+    // The worst sum (every vote of every pixel on one output, each at the
+    // clamp) stays below 2^62 at the chosen shift.
+    struct Size { int64_t side, edges; };
+    for (const Size size : {Size{64, 16}, Size{1024, 64}}) {
+      VoteParams p;
+      p.height = p.width = size.side, p.num_edges = size.edges;
+      const int shift = mdn::NoisyOrFixedShift(p);
+      const double bound = double(size.side) * size.side * size.edges * mdn::kNoisyOrLogFloor *
+                           ldexp(1.0, shift);
+      const bool fits = bound < ldexp(1.0, 62);
+      std::printf("%s shift(%lldx%lld, E=%lld) = %d, worst |sum| %.3g < 2^62\n",
+                  fits ? "PASS" : "FAIL", (long long)size.side, (long long)size.side,
+                  (long long)size.edges, shift, bound);
+      failed += !fits;
+    }
     // Smallest non-zero factors: their terms stay above -38 * 2^40.
     const float f32 = 1.0f - nextafterf(1.0f, 0.0f);  // 2^-24
     const double f64 = 1.0 - nextafter(1.0, 0.0);     // 2^-53

@@ -42,19 +42,19 @@ std::vector<T> EmulatedHeatGradient(const Problem<T>& pr, bool shared) {
       mdn::Footprint<T> f;
       if (!mdn::LocateVote(p, i, j, pr.ox[n], pr.oy[n], &f)) continue;
       const T c = mdn::HeatValue(p.combine, pr.heat[pix * p.num_maps + pr.sources[e]]);
-      std::vector<T> wx(p.kernel_size + 2), wy(p.kernel_size + 2), unused(p.kernel_size + 2);
-      for (int k = f.kx_begin; k < f.kx_end; ++k) wx[k] = mdn::AxisWeight(p, f.x, k);
-      for (int k = f.ky_begin; k < f.ky_end; ++k) wy[k] = mdn::AxisWeight(p, f.y, k);
-      if (shared) {
-        mdn::FillAxisWeights<false>(p, f.x, f.kx_begin, f.kx_end, wx.data(), unused.data());
-        mdn::FillAxisWeights<false>(p, f.y, f.ky_begin, f.ky_end, wy.data(), unused.data());
+      auto tap = [&](int kx, int ky, T wx, T wy) {
+        const int64_t q =
+            ((b * p.height + f.y.first + ky) * p.width + f.x.first + kx) * p.num_targets +
+            pr.targets[e];
+        fn(n, q, wx * wy, mdn::TapValue(wx, wy, c));
+      };
+      if (shared) {  // the kernels today
+        harness::ForEachTap(p, f, [&](int kx, int ky, T wx, T wy, T, T) { tap(kx, ky, wx, wy); });
+        continue;
       }
-      for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {
+      for (int ky = f.ky_begin; ky < f.ky_end; ++ky) {  // the direct formula, as before
         for (int kx = f.kx_begin; kx < f.kx_end; ++kx) {
-          const int64_t q =
-              ((b * p.height + f.y.first + ky) * p.width + f.x.first + kx) * p.num_targets +
-              pr.targets[e];
-          fn(n, q, wx[kx] * wy[ky], mdn::TapValue(wx[kx], wy[ky], c));
+          tap(kx, ky, mdn::AxisWeight(p, f.x, kx), mdn::AxisWeight(p, f.y, ky));
         }
       }
     }
@@ -72,16 +72,6 @@ std::vector<T> EmulatedHeatGradient(const Problem<T>& pr, bool shared) {
   return grad;
 }
 
-template <typename T>
-double Worst(const std::vector<T>& a, const std::vector<T>& b) {
-  double worst = 0;
-  for (size_t n = 0; n < a.size(); ++n) {
-    if (std::isnan(a[n]) || std::isnan(b[n])) continue;
-    worst = std::max(worst, std::fabs(double(a[n]) - b[n]) / std::max(1.0, std::fabs(double(a[n]))));
-  }
-  return worst;
-}
-
 }  // namespace
 
 int main() {
@@ -95,8 +85,8 @@ int main() {
           seed++, mdn::kMax, mdn::kGaussian, kf, cross, 2, 37, 45, 5, 1.25, true, true);
       std::vector<float> cpu_heat, cpu_ox, cpu_oy;
       harness::CpuBackward(pr, &cpu_heat, &cpu_ox, &cpu_oy);
-      const double shared = Worst(cpu_heat, EmulatedHeatGradient(pr, true));
-      const double direct = Worst(cpu_heat, EmulatedHeatGradient(pr, false));
+      const double shared = harness::Disagreement(cpu_heat, EmulatedHeatGradient(pr, true));
+      const double direct = harness::Disagreement(cpu_heat, EmulatedHeatGradient(pr, false));
       direct_worst = std::max(direct_worst, direct);
       const bool ok = shared <= 1e-4;
       failed += !ok;
