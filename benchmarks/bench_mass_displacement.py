@@ -36,75 +36,24 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mdn_tf.data.targets import HEATMAP_RADIUS  # noqa: E402
+import vote_inputs  # noqa: E402
+from vote_inputs import B, H, J, W  # noqa: E402,F401  (bench_keras_backends reads them here)
+
 from mdn_tf.ops import custom_op  # noqa: E402
 from mdn_tf.ops.voting_config import make_voting_config  # noqa: E402
 from mdn_tf.ops.voting_tf import vote_tf  # noqa: E402
 
-B, J, H, W = 32, 16, 64, 64
-# A 16-joint tree (MPII's skeleton), as (source, target) voting edges.
-TREE_EDGES = [(0, 1), (1, 2), (2, 6), (3, 6), (4, 3), (5, 4), (6, 7), (7, 8), (8, 9),
-              (10, 11), (11, 12), (12, 7), (13, 7), (14, 13), (15, 14)]
-CASES = {
-    "bilinear, within-part": dict(kernel="bilinear", edges=None),
-    "gaussian kf=5, within-part": dict(kernel="gaussian", kernel_size=5, edges=None),
-    "gaussian kf=13, within-part": dict(kernel="gaussian", kernel_size=13, edges=None),
-    "bilinear, cross-part (16 self + 15 tree)": dict(
-        kernel="bilinear", edges=[(j, j) for j in range(J)] + TREE_EDGES),
-}
+CASES = dict(vote_inputs.CASES)
 # Each case again with converged votes (make_inputs), named "<case>, converged".
 CASES.update({f"{name}, converged": dict(arguments, votes="converged")
               for name, arguments in list(CASES.items())})
 QUICK_CASES = ["bilinear, within-part", "gaussian kf=13, within-part"]
-# A trained heatmap's logit: 0 on the rim of the eps_c disk, rising by
-# HEAT_SLOPE per pixel inwards (c = 0.9975 at the joint), floored at a
-# confident background (c = 3.4e-4). The CUDA harness uses the same numbers.
-HEAT_SLOPE = 2.0
-BACKGROUND_LOGIT = -8.0
-
-
-def converge_votes(rng, offsets_x, offsets_y, config, radius=HEATMAP_RADIUS):
-    """Heatmaps and offsets of a trained MDN on random joints.
-
-    Joint j of batch item b sits at a uniform random point of the map.
-    Pixels within `radius` (eps_c) of edge e's source joint get offsets that
-    land exactly on e's target joint, as the training targets define them
-    (mdn_tf/data/targets.py); the other offsets, which the loss leaves free,
-    keep their random values. So about 29 votes per edge land on the same
-    1-4 pixels, where GPU atomics contend and random votes never do.
-
-    Returns:
-        heatmaps `[B, H, W, J]`, offsets_x and offsets_y `[B, H, W, E]`, float32.
-    """
-    batch = offsets_x.shape[0]
-    joints = rng.uniform(0.0, 1.0, (batch, J, 2)) * [W - 1, H - 1]  # (x, y) per (b, j)
-    rows, columns = np.mgrid[0:H, 0:W]
-    dx = joints[:, None, None, :, 0] - columns[None, :, :, None]  # [B, H, W, J]: joint - pixel
-    dy = joints[:, None, None, :, 1] - rows[None, :, :, None]
-    distance2 = dx * dx + dy * dy
-    logit = np.maximum(HEAT_SLOPE * (radius - np.sqrt(distance2)), BACKGROUND_LOGIT)
-    heatmaps = 1.0 / (1.0 + np.exp(-logit))
-    sources, targets = list(config.sources), list(config.targets)
-    near = distance2[..., sources] <= radius * radius  # inclusive, as in targets.py
-    scale = config.displacement_scale
-    offsets_x = np.where(near, dx[..., targets] / scale, offsets_x)
-    offsets_y = np.where(near, dy[..., targets] / scale, offsets_y)
-    return [x.astype("float32") for x in (heatmaps, offsets_x, offsets_y)]
-
-
 def make_inputs(batch, num_edges, seed=0, votes="random", config=None):
-    """Inputs `[heatmaps, offsets_x, offsets_y]` and an upstream gradient.
-
-    `votes="converged"` needs the resolved `config` (edges, scale).
-    """
-    rng = np.random.default_rng(seed)
-    heatmaps = rng.uniform(0.0, 1.0, (batch, H, W, J)).astype("float32")
-    offsets = rng.normal(0.0, 3.0, (2, batch, H, W, num_edges)).astype("float32")
-    upstream = rng.normal(0.0, 1.0, (batch, H, W, J)).astype("float32")
-    if votes == "converged":
-        heatmaps, *offsets = converge_votes(rng, offsets[0], offsets[1], config)
-    return [tf.constant(x) for x in (heatmaps, offsets[0], offsets[1])], tf.constant(upstream)
+    """`vote_inputs.make_inputs` as TensorFlow constants (and the upstream gradient)."""
+    arrays, upstream = vote_inputs.make_inputs(batch, num_edges, seed, votes, config)
+    return [tf.constant(x) for x in arrays], tf.constant(upstream)
 
 
 def median_ms(function, args, budget_s, min_reps=3, max_reps=200, warmup_s=1.0, max_warmup=200):

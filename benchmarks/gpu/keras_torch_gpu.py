@@ -111,6 +111,7 @@ import keras  # noqa: E402
 
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import reference_voting  # noqa: E402
 from voting_cases import CROSS_PART_EDGES, random_inputs, smooth_inputs  # noqa: E402
@@ -595,49 +596,10 @@ def section_train_cpu():
 # time: the keras path at the benchmark size
 # --------------------------------------------------------------------------------------------
 
-J, H, W = 16, 64, 64
-# bench_mass_displacement.py's 16-joint tree (MPII), its converged-vote recipe and constants.
-TREE_EDGES = [(0, 1), (1, 2), (2, 6), (3, 6), (4, 3), (5, 4), (6, 7), (7, 8), (8, 9),
-              (10, 11), (11, 12), (12, 7), (13, 7), (14, 13), (15, 14)]
-TIME_CASES = {
-    "bilinear, within-part": dict(kernel="bilinear", edges=None),
-    "gaussian kf=5, within-part": dict(kernel="gaussian", kernel_size=5, edges=None),
-    "gaussian kf=13, within-part": dict(kernel="gaussian", kernel_size=13, edges=None),
-    "bilinear, cross-part (16 self + 15 tree)": dict(
-        kernel="bilinear", edges=[(j, j) for j in range(J)] + TREE_EDGES),
-}
-HEAT_SLOPE = 2.0
-BACKGROUND_LOGIT = -8.0
-HEATMAP_RADIUS = 3.0  # eps_c, mdn_tf.data.targets.HEATMAP_RADIUS (that module needs TF)
-
-
-def converge_votes(rng, offsets_x, offsets_y, config, radius=HEATMAP_RADIUS):
-    """bench_mass_displacement.converge_votes (= harness.cu MakeVotesConverge), in NumPy."""
-    batch = offsets_x.shape[0]
-    joints = rng.uniform(0.0, 1.0, (batch, J, 2)) * [W - 1, H - 1]
-    rows, columns = np.mgrid[0:H, 0:W]
-    dx = joints[:, None, None, :, 0] - columns[None, :, :, None]
-    dy = joints[:, None, None, :, 1] - rows[None, :, :, None]
-    distance2 = dx * dx + dy * dy
-    logit = np.maximum(HEAT_SLOPE * (radius - np.sqrt(distance2)), BACKGROUND_LOGIT)
-    heatmaps = 1.0 / (1.0 + np.exp(-logit))
-    sources, targets = list(config.sources), list(config.targets)
-    near = distance2[..., sources] <= radius * radius
-    scale = config.displacement_scale
-    offsets_x = np.where(near, dx[..., targets] / scale, offsets_x)
-    offsets_y = np.where(near, dy[..., targets] / scale, offsets_y)
-    return [x.astype("float32") for x in (heatmaps, offsets_x, offsets_y)]
-
-
-def make_inputs(batch, num_edges, seed=0, votes="random", config=None):
-    """bench_mass_displacement.make_inputs, NumPy arrays instead of tf constants."""
-    rng = np.random.default_rng(seed)
-    heatmaps = rng.uniform(0.0, 1.0, (batch, H, W, J)).astype("float32")
-    offsets = rng.normal(0.0, 3.0, (2, batch, H, W, num_edges)).astype("float32")
-    upstream = rng.normal(0.0, 1.0, (batch, H, W, J)).astype("float32")
-    if votes == "converged":
-        heatmaps, *offsets = converge_votes(rng, offsets[0], offsets[1], config)
-    return [heatmaps, offsets[0], offsets[1]], upstream
+# The sizes, cases and inputs of bench_mass_displacement.py (benchmarks/vote_inputs.py,
+# NumPy only: this machine has no TensorFlow).
+from vote_inputs import CASES as TIME_CASES  # noqa: E402
+from vote_inputs import H, J, W, make_inputs  # noqa: E402
 
 
 def median_ms(function, args, budget_s, min_reps=5, max_reps=100, warmup_s=0.15, max_warmup=30):
