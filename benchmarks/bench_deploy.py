@@ -85,7 +85,7 @@ def _photos(real_dir, count):
     return [read_image(p) for p in sample], [read_image(p) for p in real]
 
 
-def _keras_runner(model_file, threads):
+def _keras_runner(model_file):
     from mdn_tf.inference.predict import whole_image_box
     from mdn_tf.inference.predictor import PosePredictor
 
@@ -102,7 +102,7 @@ def measure(model_file, label, folder, sample, real, threads, runs):
     """One table's rows for the model in `model_file`."""
     from mdn_tf.deploy import export_model, load
 
-    keras_run = _keras_runner(model_file, threads)
+    keras_run = _keras_runner(model_file)
     reference = {id(p): keras_run(p) for p in sample + real}
     photo = sample[0]
     rows = [{"model": label, "format": "Keras (.keras, TF, compiled op)", "export_s": None,
@@ -157,7 +157,7 @@ def pckh_of_formats(model_file, folder, max_people=None):
     flip = get_skeleton("mpii").flip_permutation()
     runners = {"LiteRT " + (q or "float32"): load(os.path.join(folder, "litert" + (
         f"_{q}" if q else ""), "model.tflite")) for q in (None, "float16", "dynamic_int8")}
-    keras_whole = _keras_runner(model_file, None)
+    keras_whole = _keras_runner(model_file)
     predictions = {"Keras (evaluation crop)": [], "Keras (whole-image path)": [],
                    **{name: [] for name in runners}}
     for record in split.records:

@@ -206,3 +206,23 @@ def edge_flip_permutation(skeleton, edges):
             )
         perm.append(index[mirrored])
     return perm
+
+
+def skeleton_for_model(name, num_joints):
+    """The `Skeleton` named `name`, or the one with `num_joints` joints when None.
+
+    Raises:
+        ValueError: no skeleton has that many joints, or `name`'s does not.
+    """
+    if name is None:
+        name = {s.num_joints: n for n, s in SKELETONS.items()}.get(num_joints)
+        if name is None:
+            raise ValueError(
+                f"skeleton must be given for a model with {num_joints} joints; mdn_tf knows "
+                f"{', '.join(f'{n} ({s.num_joints} joints)' for n, s in SKELETONS.items())}")
+    skeleton = get_skeleton(name)
+    if skeleton.num_joints != num_joints:
+        raise ValueError(
+            f"skeleton must have as many joints as the model. Received: skeleton={name!r} "
+            f"({skeleton.num_joints} joints) for a model with {num_joints} joints")
+    return skeleton

@@ -10,9 +10,7 @@ from mdn_tf.deploy.graph import PoseGraph
 from mdn_tf.deploy.sidecar import describe, write_sidecar
 from mdn_tf.export import export_saved_model
 from mdn_tf.inference.predict import BOX_PADDING
-from mdn_tf.skeleton import SKELETONS, get_skeleton
-
-_SKELETON_BY_JOINTS = {skeleton.num_joints: name for name, skeleton in SKELETONS.items()}
+from mdn_tf.skeleton import skeleton_for_model
 
 
 def export_model(model, output, fmt="saved_model", skeleton=None, flip_test=True,
@@ -54,10 +52,7 @@ def export_model(model, output, fmt="saved_model", skeleton=None, flip_test=True
         raise ValueError('model must return a dict with a "final" output. '
                          f"Received outputs: {model.output_names}")
     num_joints = int(model.output["final"].shape[-1])
-    skeleton = get_skeleton(skeleton or _SKELETON_BY_JOINTS.get(num_joints, "mpii"))
-    if skeleton.num_joints != num_joints:
-        raise ValueError(f"skeleton must have the model's {num_joints} joints. "
-                         f"Received: skeleton={skeleton.name!r} ({skeleton.num_joints} joints)")
+    skeleton = skeleton_for_model(skeleton, num_joints)
     path = formats.artifact_path(output, fmt)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

@@ -25,7 +25,10 @@ import tempfile
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from mdn_tf.deploy.runtimes import FORMAT_OF_EXTENSION
 from mdn_tf.ops.portable_math import portable_math
+
+EXTENSIONS = {fmt: extension for extension, fmt in FORMAT_OF_EXTENSION.items()}
 
 FORMATS = ("saved_model", "litert", "onnx", "openvino")
 QUANTIZATIONS = (None, "float16", "dynamic_int8")
@@ -35,7 +38,6 @@ PACKAGES = {
     "onnx": ("tf2onnx", "tf2onnx onnxruntime"),
     "openvino": ("openvino", "openvino tf2onnx"),
 }
-EXTENSIONS = {"litert": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
 ONNX_OPSET = 18
 
 

@@ -4,9 +4,12 @@
     out = runner(image)                    # [H, W, 3] uint8 photo
     out["keypoints"], out["scores"], out["maps"]   # [J, 2], [J], [h, w, J]
 
-This module needs NumPy and the runtime's package only (ai-edge-litert,
-onnxruntime, openvino; TensorFlow for a SavedModel), not TensorFlow or the
-rest of mdn_tf, so it runs where the artefact is deployed. The CPU runtimes
+Running an artefact needs NumPy and its runtime's package (ai-edge-litert,
+onnxruntime, openvino; TensorFlow for a SavedModel) and no TensorFlow code.
+Importing this module imports the `mdn_tf` package, and with it Keras (the
+layer's registration): where TensorFlow is not installed, set KERAS_BACKEND
+to an installed backend, or run the artefact with its runtime and the sidecar
+alone, as `tests/test_deploy.py` does in a process without mdn_tf. The CPU runtimes
 run with `threads` threads (default 2) and in float32 (OpenVINO is told so:
 on CPUs with bfloat16 it would otherwise lower the precision itself).
 """
@@ -16,7 +19,10 @@ import os
 
 import numpy as np
 
-OUTPUTS = ("keypoints", "maps", "scores")  # sidecar.OUTPUTS; repeated: no mdn_tf import here
+from mdn_tf.deploy.sidecar import OUTPUTS
+
+# Artefact extension -> format (a SavedModel is a folder).
+FORMAT_OF_EXTENSION = {".tflite": "litert", ".onnx": "onnx", ".xml": "openvino"}
 _PACKAGES = {"litert": "ai-edge-litert", "onnx": "onnxruntime", "openvino": "openvino",
              "saved_model": "tensorflow"}
 
@@ -26,8 +32,7 @@ def artifact_format(path):
     path = os.fspath(path)
     if os.path.isdir(path):
         return "saved_model" if os.path.exists(os.path.join(path, "saved_model.pb")) else None
-    return {".tflite": "litert", ".onnx": "onnx", ".xml": "openvino"}.get(
-        os.path.splitext(path)[1].lower())
+    return FORMAT_OF_EXTENSION.get(os.path.splitext(path)[1].lower())
 
 
 def _import(fmt, module):

@@ -17,13 +17,9 @@ import numpy as np
 from mdn_tf.deploy.runtimes import artifact_format
 from mdn_tf.deploy.runtimes import load as load_artifact
 from mdn_tf.deploy.sidecar import read_sidecar, sidecar_path
-from mdn_tf.skeleton import SKELETONS, get_skeleton
+from mdn_tf.skeleton import skeleton_for_model
 
 DEPLOYED = ("litert", "onnx", "openvino")  # formats run in their own runtimes
-
-# J -> skeleton name, for models that do not say which joint set they predict.
-_SKELETON_BY_JOINTS = {skeleton.num_joints: name for name, skeleton in SKELETONS.items()}
-
 
 class PosePredictor:
     """Keypoints for boxes on one photo.
@@ -60,7 +56,7 @@ class PosePredictor:
                 raise ValueError(f"model {path} must have its sidecar {sidecar_path(path)} "
                                  "(written by `mdn-tf export`) beside it")
             self.input_size = tuple(description["network_input_size"])
-            self.skeleton = _resolve_skeleton(skeleton or description["skeleton"],
+            self.skeleton = skeleton_for_model(skeleton or description["skeleton"],
                                               len(description["joint_names"]))
             return
         import tensorflow as tf
@@ -83,7 +79,7 @@ class PosePredictor:
         else:
             raise ValueError(f"model must be a .keras file or a SavedModel folder. "
                              f"Received: {path} (no such file or folder)")
-        self.skeleton = _resolve_skeleton(skeleton, num_joints)
+        self.skeleton = skeleton_for_model(skeleton, num_joints)
         if self.kind == "keras":
             flip_permutation = self.skeleton.flip_permutation() if flip_test else None
             self._serve = _keras_function(model, self.input_size, flip_permutation,
@@ -164,18 +160,3 @@ def _keras_function(model, input_size, flip_permutation, quarter_offset):
         return {"keypoints": keypoints, "scores": scores}
 
     return serve
-
-
-def _resolve_skeleton(name, num_joints):
-    if name is None:
-        name = _SKELETON_BY_JOINTS.get(num_joints)
-        if name is None:
-            raise ValueError(
-                f"skeleton must be given for a model with {num_joints} joints; mdn_tf knows "
-                f"{', '.join(f'{n} ({s.num_joints} joints)' for n, s in SKELETONS.items())}")
-    skeleton = get_skeleton(name)
-    if skeleton.num_joints != num_joints:
-        raise ValueError(
-            f"skeleton must have as many joints as the model. Received: skeleton={name!r} "
-            f"({skeleton.num_joints} joints) for a model with {num_joints} joints")
-    return skeleton

@@ -19,7 +19,6 @@ from mdn_tf.final_supervision import FORMS
 from mdn_tf.models import BACKBONES, VARIANTS
 from mdn_tf.ops.voting_config import COMBINES, KERNELS
 from mdn_tf.training.config import (
-    DATASET_OPTIONS,
     EDGES,
     OPTIMIZERS,
     OPTION_SECTIONS,
@@ -169,10 +168,6 @@ def config_from_args(args, dataset):
             raise ValueError(f"--config {args.config}: unknown option {unknown[0]!r}")
     options.update(given_options(args))
     options["dataset"] = dataset
-    for option, owner in DATASET_OPTIONS.items():
-        if owner != dataset and options.get(option) is not None:
-            raise ValueError(f"--{option.replace('_', '-')} applies to --dataset {owner} only. "
-                             f"Received: --dataset {dataset}")
     try:
         return TrainConfig.from_options(**options)
     except ConfigError as error:
