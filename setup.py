@@ -93,5 +93,9 @@ setup(
         # (TensorFlow's own TFLite converter writes LiteRT).
         "deploy": ["ai-edge-litert>=2.1", "onnxruntime>=1.20", "tf2onnx>=1.16", "onnx>=1.16",
                    "openvino>=2025.0"],
+        # `mdn-tf export --format torch` (a torch.export program) and its runtime.
+        # Apart from deploy: a bare torch requirement pulls a CUDA build of several
+        # GB from PyPI; README gives the CPU-build command.
+        "torch": ["torch>=2.6"],
     },
 )

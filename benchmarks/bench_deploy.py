@@ -9,7 +9,10 @@ differences are measured on flat, untrained maps), per format: export time,
 artefact size, single-photo latency (median of `--runs` calls, batch 1,
 `--threads` threads, the flip test inside), the share of that latency spent
 in the voting layer where a profiler can tell (ONNX Runtime's per-node
-profile: the nodes under the "final" layer), and the largest keypoint
+profile and OpenVINO's PERF_COUNT: the nodes under the "final" layer; the
+PyTorch program's nodes timed one by one, those of the "voting" module; the
+LiteRT Python interpreter has no per-operator profiler, and the SavedModel
+is not profiled), and the largest keypoint
 difference from the Keras model on built-in sample photos and on the real
 photos in $MDN_TF_REAL_DATA (or ../shared/realdata). The main job's model is
 also scored on the sample's validation split (PCKh@0.5) as Keras,
@@ -32,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 VARIANTS = (("litert", None), ("litert", "float16"), ("litert", "dynamic_int8"),
-            ("onnx", None), ("openvino", None), ("saved_model", None))
+            ("onnx", None), ("openvino", None), ("torch", None), ("saved_model", None))
 
 
 def _size_mb(path):
@@ -55,15 +58,20 @@ def _median_ms(call, photo, runs):
     return sorted(times)[len(times) // 2]
 
 
-def _voting_share(onnx_path, photo, threads, runs=10):
-    """Share of ONNX Runtime's node time spent under the voting layer ("final")."""
+def _is_voting_node(name):
+    """True for an ONNX / OpenVINO node made by the voting layer (TF name scope "final")."""
+    return "/final" in name or "final_1/" in name
+
+
+def _voting_share_onnx(path, photo, threads, runs=10):
+    """Share of ONNX Runtime's per-node kernel time spent in the voting layer's nodes."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.enable_profiling = True
     options.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "profile")
-    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     for _ in range(runs):
         session.run(None, {name: photo[None]})
@@ -71,8 +79,60 @@ def _voting_share(onnx_path, photo, threads, runs=10):
         events = [e for e in json.load(f) if e.get("cat") == "Node" and e["name"].endswith(
             "_kernel_time")]
     total = sum(e["dur"] for e in events)
-    voting = sum(e["dur"] for e in events if "/final" in e["name"] or "final_1/" in e["name"])
+    voting = sum(e["dur"] for e in events if _is_voting_node(e["name"]))
     return voting / total if total else float("nan")
+
+
+def _voting_share_openvino(path, photo, threads, runs=10):
+    """Share of OpenVINO's per-node time (PERF_COUNT) spent in the voting layer's nodes."""
+    import openvino
+
+    compiled = openvino.Core().compile_model(path, "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads, "PERF_COUNT": True})
+    request = compiled.create_infer_request()
+    total = voting = 0.0
+    for _ in range(runs):
+        request.infer({0: photo[None]})
+        for node in request.profiling_info:
+            seconds = node.real_time.total_seconds()
+            total += seconds
+            voting += seconds if _is_voting_node(node.node_name) else 0.0
+    return voting / total if total else float("nan")
+
+
+def _voting_share_torch(path, photo, threads, runs=10):
+    """Share of the ExportedProgram's per-node time spent in the voting layer's nodes.
+
+    Nodes are timed one by one under `torch.fx.Interpreter` (which adds its
+    own per-node overhead to every node alike); voting nodes are those whose
+    module path ends in "voting" (`torch_program.py` registers the layer).
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    module = torch.export.load(path).module()
+    voting_nodes = {node.name for node in module.graph.nodes
+                    if "voting" in [path for path, _ in
+                                    (node.meta.get("nn_module_stack") or {}).values()][-1:]}
+    times = {}
+
+    class Timed(torch.fx.Interpreter):
+        def run_node(self, node):
+            start = time.perf_counter()
+            result = super().run_node(node)
+            times[node.name] = times.get(node.name, 0.0) + time.perf_counter() - start
+            return result
+
+    image = torch.from_numpy(photo[None])
+    with torch.no_grad():
+        for _ in range(runs):
+            Timed(module).run(image)
+    total = sum(times.values())
+    return sum(times[name] for name in voting_nodes if name in times) / total
+
+
+VOTING_SHARE = {"onnx": _voting_share_onnx, "openvino": _voting_share_openvino,
+                "torch": _voting_share_torch}
 
 
 def _photos(real_dir, count):
@@ -86,7 +146,7 @@ def _photos(real_dir, count):
 
 
 def _keras_runner(model_file):
-    from mdn_tf.inference.predict import whole_image_box
+    from mdn_tf.inference.geometry import whole_image_box
     from mdn_tf.inference.predictor import PosePredictor
 
     predictor = PosePredictor(model_file)
@@ -109,7 +169,6 @@ def measure(model_file, label, folder, sample, real, threads, runs):
              "size_mb": os.path.getsize(model_file) / 1e6,
              "latency_ms": _median_ms(keras_run, photo, runs), "voting": None,
              "sample_px": 0.0, "real_px": 0.0 if real else None}]
-    onnx_path = None
     for fmt, quantization in VARIANTS:
         name = fmt + (f"_{quantization}" if quantization else "")
         start = time.time()
@@ -125,16 +184,15 @@ def measure(model_file, label, folder, sample, real, threads, runs):
         for group, photos in (("sample", sample), ("real", real)):
             difference[group] = max((float(abs(keypoints(p) - reference[id(p)]).max())
                                      for p in photos), default=None)
-        if fmt == "onnx":
-            onnx_path = path
         rows.append({"model": label, "format": name, "export_s": export_s,
                      "size_mb": _size_mb(path), "latency_ms": _median_ms(keypoints, photo, runs),
-                     "voting": _voting_share(path, photo, threads) if fmt == "onnx" else None,
+                     "voting": (VOTING_SHARE[fmt](path, photo, threads)
+                                if fmt in VOTING_SHARE else None),
                      "sample_px": difference["sample"], "real_px": difference["real"]})
         print(f"{label} {name}: export {export_s:.1f} s, {rows[-1]['size_mb']:.2f} MB, "
               f"{rows[-1]['latency_ms']:.1f} ms, max keypoint difference "
               f"{difference['sample']:.3g} px (sample), {difference['real']} (real)", flush=True)
-    return rows, onnx_path
+    return rows
 
 
 def pckh_of_formats(model_file, folder, max_people=None):
@@ -207,7 +265,7 @@ def main(argv=None):
     sample, real = _photos(real_dir, args.sample_photos)
     folder = tempfile.mkdtemp(prefix="bench_deploy_")
     began = time.time()
-    rows, _ = measure(args.model, "main job (small, 128x128)", os.path.join(folder, "main"),
+    rows = measure(args.model, "main job (small, 128x128)", os.path.join(folder, "main"),
                       sample, real, args.threads, args.runs)
     pckh, people = pckh_of_formats(args.model, os.path.join(folder, "main"), args.max_people)
     if not args.no_resnet:
@@ -215,7 +273,7 @@ def main(argv=None):
         resnet = build_pose_model("resnet50", "mdn", weights=None, input_shape=(256, 256, 3))
         resnet_file = os.path.join(folder, "resnet50.keras")
         resnet.save(resnet_file)
-        more, _ = measure(resnet_file, "ResNet-50 OS16 MDN, 256x256 (untrained)",
+        more = measure(resnet_file, "ResNet-50 OS16 MDN, 256x256 (untrained)",
                           os.path.join(folder, "resnet"), sample, real, args.threads, args.runs)
         rows += more
 

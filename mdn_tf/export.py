@@ -12,7 +12,9 @@ Signatures:
 - `serving_default`, in the layout of `tf.image.crop_and_resize`: images
   `[N, H, W, 3]` uint8, boxes `[K, 4]` float32 (x, y, w, h) in image pixels
   and box_indices `[K]` int32 (the image row of each box) -> keypoints
-  `[K, J, 2]` (x, y) in image pixels and scores `[K, J]`. A photo with three
+  `[K, J, 2]` (x, y) in image pixels, scores `[K, J]` and the final maps
+  `[K, h, w, J]` of the crops (flip-averaged), for clients that decode
+  themselves. A photo with three
   people is sent once, with three boxes pointing at it. The signature checks
   in-graph that box_indices lie in [0, N), that there is one index per box
   and that boxes are finite with positive width and height.
@@ -31,7 +33,8 @@ import os
 import keras
 import tensorflow as tf
 
-from mdn_tf.inference.predict import BOX_PADDING, crop_boxes, predict_keypoints, whole_image_box
+from mdn_tf.inference.geometry import BOX_PADDING, whole_image_box
+from mdn_tf.inference.predict import crop_boxes, predict_keypoints
 from mdn_tf.ops.mass_displacement import pure_tensorflow
 from mdn_tf.skeleton import get_skeleton
 
@@ -49,23 +52,24 @@ class _PoseServer(tf.Module):
         self._flip_permutation = flip_permutation
         self._quarter_offset = quarter_offset
         self._padding = padding
-        self._num_joints = int(model.output["final"].shape[-1])
+        self._map_shape = [int(v) for v in model.output["final"].shape[1:]]  # [h, w, J]
 
     def keypoints(self, images, boxes, box_indices):
         def predict():
             crops, inverse = crop_boxes(images, boxes, box_indices, self._input_size,
                                         self._padding)
-            return predict_keypoints(
-                self.model, crops, inverse, self._flip_permutation, self._quarter_offset
-            )
+            return predict_keypoints(self.model, crops, inverse, self._flip_permutation,
+                                     self._quarter_offset, return_maps=True)
 
         def nobody():
             # A photo where the detector found no one is an ordinary request;
             # the network itself cannot run on an empty batch.
-            return tf.zeros([0, self._num_joints, 2]), tf.zeros([0, self._num_joints])
+            num_joints = self._map_shape[-1]
+            return (tf.zeros([0, num_joints, 2]), tf.zeros([0, num_joints]),
+                    tf.zeros([0] + self._map_shape))
 
-        keypoints, scores = tf.cond(tf.shape(boxes)[0] > 0, predict, nobody)
-        return {"keypoints": keypoints, "scores": scores}
+        keypoints, scores, maps = tf.cond(tf.shape(boxes)[0] > 0, predict, nobody)
+        return {"keypoints": keypoints, "scores": scores, "maps": maps}
 
     @tf.function(
         input_signature=[

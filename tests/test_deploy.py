@@ -1,6 +1,6 @@
 """Deployment formats: each artefact, in its own runtime, gives the `.keras` model's answers.
 
-For LiteRT, ONNX and OpenVINO, a small model (several voting rules and
+For LiteRT, ONNX, OpenVINO and PyTorch (`.pt2`), a small model (several voting rules and
 kernels, within- and cross-part edges) is exported with `export_model`,
 then loaded in a fresh Python process that does not import mdn_tf (the
 runtime's package and the sidecar JSON only), and its keypoints and final
@@ -22,8 +22,10 @@ import pytest
 
 from mdn_tf.deploy import formats, sidecar
 
-RUNTIMES = {"litert": "ai_edge_litert", "onnx": "onnxruntime", "openvino": "openvino"}
-CONVERTERS = {"litert": None, "onnx": "tf2onnx", "openvino": "tf2onnx"}
+RUNTIMES = {"litert": "ai_edge_litert", "onnx": "onnxruntime", "openvino": "openvino",
+            "torch": "torch", "saved_model": "tensorflow"}
+CONVERTERS = {"litert": None, "onnx": "tf2onnx", "openvino": "tf2onnx", "torch": None,
+              "saved_model": None}
 PHOTOS = ((90, 70), (50, 120))  # two sizes: the artefacts take photos of any size
 
 
@@ -42,7 +44,9 @@ _FRESH = r'''
 import json, sys
 import numpy as np
 artifact, fmt, photos_file, out_file = sys.argv[1:5]
-side = json.load(open(artifact.rsplit(".", 1)[0] + ".json"))
+import os
+side = json.load(open(os.path.join(artifact, "mdn_tf.json") if os.path.isdir(artifact)
+                      else artifact.rsplit(".", 1)[0] + ".json"))
 photos = np.load(photos_file)
 results = {}
 if fmt == "litert":
@@ -62,18 +66,36 @@ elif fmt == "onnx":
     names = [o.name for o in session.get_outputs()]
     def run(image):
         return dict(zip(names, session.run(None, {session.get_inputs()[0].name: image})))
-else:
+elif fmt == "openvino":
     import openvino
     compiled = openvino.Core().compile_model(artifact, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     def run(image):
         result = compiled(image)
         return {o.get_any_name(): result[o] for o in compiled.outputs}
+elif fmt == "saved_model":
+    import tensorflow as tf
+    function = tf.saved_model.load(artifact).signatures["whole_image"]
+    def run(image):
+        return {name: value.numpy() for name, value in function(images=tf.constant(image)).items()}
+else:
+    import torch
+    program = torch.export.load(artifact)
+    namespaces = {node.target.namespace for node in program.graph.nodes
+                  if node.op == "call_function" and hasattr(node.target, "namespace")}
+    assert namespaces == {"aten"}, namespaces  # no custom operator
+    module = program.module()
+    def run(image):
+        with torch.no_grad():
+            values = module(torch.from_numpy(image))
+        return dict(zip(side["output_order"], [v.numpy() for v in values]))
 for key in photos.files:
     out = run(photos[key][None])
     for name in side["output_order"]:
         results[f"{key}/{name}"] = np.asarray(out[name])
 np.savez(out_file, **results)
 assert not any(m == "mdn_tf" or m.startswith("mdn_tf.") for m in sys.modules), "imported mdn_tf"
+if fmt != "saved_model":  # loading a SavedModel imports TensorFlow, which imports Keras
+    assert "keras" not in sys.modules and "tensorflow" not in sys.modules
 print("ok")
 '''
 
@@ -97,7 +119,7 @@ def _keras_reference(model_file):
     import tensorflow as tf
 
     from mdn_tf.deploy.graph import PoseGraph
-    from mdn_tf.inference.predict import whole_image_box
+    from mdn_tf.inference.geometry import whole_image_box
     from mdn_tf.inference.predictor import PosePredictor
     from mdn_tf.skeleton import get_skeleton
 
@@ -159,9 +181,9 @@ def models(tmp_path_factory):
 CASES = [
     pytest.param(fmt, key, marks=pytest.mark.skipif(not _available(fmt),
                                                     reason=f"{fmt} packages not installed"))
-    for fmt in ("litert", "onnx", "openvino")
+    for fmt in ("litert", "onnx", "openvino", "torch")
     for key in ("additive-bilinear-within", "max-bilinear-cross", "noisy_or-gaussian-within")
-]
+] + [pytest.param("saved_model", "noisy_or-gaussian-within")]  # its whole_image signature
 
 
 @pytest.mark.parametrize("fmt,key", CASES)
@@ -170,7 +192,7 @@ def test_each_format_gives_the_keras_keypoints_and_maps_in_its_own_runtime(
     from mdn_tf.deploy import export_model
 
     artifact, side = export_model(models[key], tmp_path / "model", fmt)
-    assert os.path.exists(artifact) and side == str(tmp_path / "model.json")
+    assert os.path.exists(artifact) and side == sidecar.sidecar_path(artifact)
     out = _run_fresh(artifact, fmt, tmp_path)
     checked = 0
     for n, expected in enumerate(_keras_reference(models[key])):
@@ -228,7 +250,7 @@ def test_predict_on_every_format_writes_the_keras_keypoints(models, tmp_path):
     Image.fromarray(photo).save(image)
     model_file = models["additive-bilinear-within"]
     artifacts = {"keras": str(model_file)}
-    for fmt in ("saved_model", "litert", "onnx", "openvino"):
+    for fmt in ("saved_model", "litert", "onnx", "openvino", "torch"):
         if fmt == "saved_model" or _available(fmt):
             artifacts[fmt], _ = export_model(model_file, tmp_path / fmt / "model", fmt)
     keypoints = {}
@@ -252,6 +274,11 @@ def test_a_format_without_its_package_gives_one_line_naming_it(monkeypatch, mode
                      "--output", str(tmp_path / "m"), "--format", "onnx"]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "the onnx format needs the tf2onnx package" in error[0]
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert cli.main(["export", "--model", str(models["additive-bilinear-within"]),
+                     "--output", str(tmp_path / "m"), "--format", "torch"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "the torch format needs the torch package" in error[0]
     assert cli.main(["export", "--model", str(models["additive-bilinear-within"]),
                      "--output", str(tmp_path / "m"), "--quantization", "float16"]) == 1
     assert "--quantization applies to --format litert only" in capsys.readouterr().err
@@ -265,7 +292,8 @@ def test_a_photo_of_the_input_size_is_cropped_to_itself(models):
     import tensorflow as tf
 
     from mdn_tf.deploy.graph import PoseGraph
-    from mdn_tf.inference.predict import crop_boxes, whole_image_box
+    from mdn_tf.inference.geometry import whole_image_box
+    from mdn_tf.inference.predict import crop_boxes
 
     photo = np.random.default_rng(5).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     expected = photo.astype(np.float32) / 255.0

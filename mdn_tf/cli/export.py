@@ -3,10 +3,10 @@
     mdn-tf export --model runs/<run>/model.keras --output exported/mdn/1
     mdn-tf export --model runs/<run>/model.keras --output exported/mdn --format litert
     mdn-tf export --model M --output exported/mdn_fp16 --format litert --quantization float16
-    mdn-tf export --model M --output exported/mdn --format onnx      # or openvino
+    mdn-tf export --model M --output exported/mdn --format onnx      # or openvino, torch
 
---format litert, onnx and openvino write one file (.tflite, .onnx, OpenVINO
-.xml + .bin) that takes one uint8 photo [1, H, W, 3] of any size and returns
+--format litert, onnx, openvino and torch write one file (.tflite, .onnx,
+OpenVINO .xml + .bin, PyTorch ExportedProgram .pt2) that takes one uint8 photo [1, H, W, 3] of any size and returns
 `keypoints` [1, J, 2] in the photo's pixels, `scores` [1, J] and the final
 `maps` [1, h, w, J] (the whole image is one person; flip test inside). A
 JSON sidecar beside it gives the input, outputs, joints, skeleton and the
@@ -41,9 +41,9 @@ def add_arguments(parser):
                         help="SavedModel folder (TF Serving wants <model_name>/<version>), or "
                              "the artefact's path (the format's extension is added)")
     parser.add_argument("--format", default="saved_model",
-                        choices=("saved_model", "litert", "onnx", "openvino"),
+                        choices=("saved_model", "litert", "onnx", "openvino", "torch"),
                         help="default saved_model; litert, onnx and openvino need "
-                             'pip install -e ".[deploy]"')
+                             'pip install -e ".[deploy]", torch needs PyTorch')
     parser.add_argument("--quantization", choices=("float16", "dynamic_int8"),
                         help="litert only: float16 weights, or int8 weights with dynamic-range "
                              "activations (default: float32)")
@@ -61,13 +61,14 @@ def run(args):
     require_tensorflow_backend("export")
     from mdn_tf.deploy.export import export_model
     from mdn_tf.deploy.formats import MissingPackageError
+    from mdn_tf.deploy.torch_program import TracingError
 
     try:
         path, sidecar = export_model(args.model, args.output, args.format,
                                      skeleton=args.skeleton, flip_test=not args.no_flip,
                                      quarter_offset=not args.no_quarter_offset,
                                      quantization=args.quantization)
-    except MissingPackageError as error:
+    except (MissingPackageError, TracingError) as error:
         raise UserError(str(error)) from None
     print(f"{args.format} written to {path}; sidecar {sidecar}")
     if args.format == "saved_model":

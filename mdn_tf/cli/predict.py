@@ -45,8 +45,9 @@ DEFAULT_OUTPUT_DIR = os.path.join("runs", "predict")
 def add_arguments(parser):
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="photos to predict on")
     parser.add_argument("--model", required=True,
-                        help="a .keras file, a SavedModel folder, or a .tflite, .onnx or OpenVINO "
-                             ".xml artefact (from mdn-tf export); the runtime is picked by it")
+                        help="a .keras file, a SavedModel folder, or a .tflite, .onnx, OpenVINO "
+                             ".xml or PyTorch .pt2 artefact (from mdn-tf export); the runtime is "
+                             "picked by it")
     parser.add_argument("--box", action="append", type=parse_box, metavar="x,y,w,h",
                         help="a person box in image pixels, applied to every IMAGE; repeat for "
                              "several people (default: the whole image is one person)")
@@ -71,13 +72,13 @@ def run(args):
     if args.boxes_json is not None:
         require_path(args.boxes_json, "--boxes-json", "file")
     boxes = boxes_per_image(args.images, args.box, args.boxes_json)
-    from mdn_tf.deploy.runtimes import artifact_format
+    from mdn_tf.deploy.runtimes import WHOLE_PHOTO_FORMATS, artifact_format
 
     kind = artifact_format(args.model)
     if kind is not None and (args.no_flip or args.no_quarter_offset):
         raise UserError(f"--no-flip and --no-quarter-offset apply to .keras models; a {kind} "
                         f"artefact decodes as it was exported. Received: --model {args.model}")
-    if kind in ("litert", "onnx", "openvino") and any(b is not None for b in boxes):
+    if kind in WHOLE_PHOTO_FORMATS and any(b is not None for b in boxes):
         raise UserError(f"a {kind} artefact takes whole photos (one person filling each); "
                         "--box and --boxes-json need a .keras model or a SavedModel. "
                         f"Received: --model {args.model}")
@@ -85,7 +86,7 @@ def run(args):
 
     from mdn_tf.inference.images import ImageReadError, read_image
     from mdn_tf.inference.pose_json import pose_result, write_pose_json
-    from mdn_tf.inference.predict import whole_image_box
+    from mdn_tf.inference.geometry import whole_image_box
     from mdn_tf.inference.predictor import PosePredictor
     from mdn_tf.visualization import save_pose_image
 

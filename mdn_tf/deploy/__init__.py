@@ -1,11 +1,15 @@
-"""Deployment: a trained pose model in LiteRT, ONNX, OpenVINO and SavedModel form.
+"""Deployment: a trained pose model in LiteRT, ONNX, OpenVINO, PyTorch and SavedModel form.
 
     from mdn_tf.deploy import export_model, load
     export_model("model.keras", "out/model", "litert")      # out/model.tflite + out/model.json
     keypoints = load("out/model.tflite")(photo)["keypoints"]
 
-- `graph.py`: the graph every format holds (`PoseGraph`: one photo of any
-  size in; keypoints, scores and final maps out; stock ops only);
+- `whole_image.py`: the path every format holds, in `keras.ops` (one photo
+  of any size in; keypoints, scores and final maps out; stock ops only);
+- `graph.py`: that path traced on TensorFlow (`PoseGraph`), for SavedModel,
+  LiteRT, ONNX and OpenVINO;
+- `torch_program.py`: the same path traced on Keras's PyTorch backend with
+  `torch.export` (a `.pt2` ExportedProgram);
 - `formats.py`: the converters, one per format, and quantized LiteRT;
 - `sidecar.py`: the JSON beside each artefact (input, outputs, joints,
   skeleton, decoding convention);

@@ -1,6 +1,7 @@
 """`export_model`: a `.keras` pose model to one deployment format, with its sidecar."""
 
 import os
+import tempfile
 
 import keras
 
@@ -8,8 +9,9 @@ import mdn_tf.models  # noqa: F401  (registers the layers of model.keras)
 from mdn_tf.deploy import formats
 from mdn_tf.deploy.graph import PoseGraph
 from mdn_tf.deploy.sidecar import describe, write_sidecar
+from mdn_tf.deploy.torch_program import export_torch_program
 from mdn_tf.export import export_saved_model
-from mdn_tf.inference.predict import BOX_PADDING
+from mdn_tf.inference.geometry import BOX_PADDING
 from mdn_tf.skeleton import skeleton_for_model
 
 
@@ -20,7 +22,7 @@ def export_model(model, output, fmt="saved_model", skeleton=None, flip_test=True
     Args:
         model: a pose model or the path of a `.keras` file.
         output: the artefact's path; the format's extension is added when
-            missing (`.tflite`, `.onnx`, `.xml`; a folder for SavedModel).
+            missing (`.tflite`, `.onnx`, `.xml`, `.pt2`; a folder for SavedModel).
         fmt: one of `formats.FORMATS`. Defaults to "saved_model".
         skeleton: "mpii" or "coco" (joint names, flip test). Defaults to
             None (from J: 16 MPII, 17 COCO).
@@ -46,8 +48,9 @@ def export_model(model, output, fmt="saved_model", skeleton=None, flip_test=True
                          f"Received: quantization={quantization!r} with format={fmt!r}")
     if fmt in formats.PACKAGES:
         formats.require_package(fmt)  # fail before the (slow) model load
-    if isinstance(model, (str, os.PathLike)):
-        model = keras.models.load_model(model)
+    model_file = model if isinstance(model, (str, os.PathLike)) else None
+    if model_file is not None:
+        model = keras.models.load_model(model_file)
     if not isinstance(model.output, dict) or "final" not in model.output:
         raise ValueError('model must return a dict with a "final" output. '
                          f"Received outputs: {model.output_names}")
@@ -56,12 +59,19 @@ def export_model(model, output, fmt="saved_model", skeleton=None, flip_test=True
     path = formats.artifact_path(output, fmt)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    flip_permutation = skeleton.flip_permutation() if flip_test else None
     if fmt == "saved_model":
         export_saved_model(model, path, skeleton=skeleton, flip_test=flip_test,
                            quarter_offset=quarter_offset, padding=padding)
+    elif fmt == "torch":
+        with tempfile.TemporaryDirectory() as scratch:
+            if model_file is None:  # the tracer loads a file, on its own backend
+                model_file = os.path.join(scratch, "model.keras")
+                model.save(model_file)
+            export_torch_program(model_file, path, flip_permutation, quarter_offset, padding)
     else:
-        graph = PoseGraph(model, skeleton.flip_permutation() if flip_test else None,
-                          quarter_offset=quarter_offset, padding=padding)
+        graph = PoseGraph(model, flip_permutation, quarter_offset=quarter_offset,
+                          padding=padding)
         if fmt == "litert":
             formats.export_litert(graph, path, quantization)
         elif fmt == "onnx":

@@ -13,7 +13,9 @@ voting (never the compiled op), frozen (weights as constants), and written:
   activations quantized on the fly);
 - `onnx`: a `.onnx` model (tf2onnx, opset 18); the noisy-OR vote is traced
   under `portable_math()` (ONNX has no Log1p / Expm1);
-- `openvino`: OpenVINO IR (`.xml` + `.bin`), converted from that ONNX model.
+- `openvino`: OpenVINO IR (`.xml` + `.bin`), converted from that ONNX model;
+- `torch`: a PyTorch ExportedProgram (`.pt2`), traced from the same
+  `keras.ops` code on Keras's PyTorch backend (`torch_program.py`).
 
 Beside each artefact `sidecar.write_sidecar` writes `<artefact>.json`.
 """
@@ -30,13 +32,16 @@ from mdn_tf.ops.portable_math import portable_math
 
 EXTENSIONS = {fmt: extension for extension, fmt in FORMAT_OF_EXTENSION.items()}
 
-FORMATS = ("saved_model", "litert", "onnx", "openvino")
+FORMATS = ("saved_model", "litert", "onnx", "openvino", "torch")
 QUANTIZATIONS = (None, "float16", "dynamic_int8")
-# Format -> (the Python package its converter or runtime needs, pip name).
+# Format -> (the Python package its converter or runtime needs, pip name, extra).
 PACKAGES = {
-    "litert": ("ai_edge_litert", "ai-edge-litert"),
-    "onnx": ("tf2onnx", "tf2onnx onnxruntime"),
-    "openvino": ("openvino", "openvino tf2onnx"),
+    "litert": ("ai_edge_litert", "ai-edge-litert", "deploy"),
+    "onnx": ("tf2onnx", "tf2onnx onnxruntime", "deploy"),
+    "openvino": ("openvino", "openvino tf2onnx", "deploy"),
+    # Not in the deploy extra: a bare `torch` requirement pulls a CUDA build of
+    # several GB where a CPU build would do (README).
+    "torch": ("torch", "torch", "torch"),
 }
 ONNX_OPSET = 18
 
@@ -47,13 +52,13 @@ class MissingPackageError(ImportError):
 
 def require_package(fmt, module=None):
     """Imports what `fmt` needs, or raises `MissingPackageError` naming the pip package."""
-    name, pip_name = PACKAGES[fmt]
+    name, pip_name, extra = PACKAGES[fmt]
     try:
         return importlib.import_module(module or name)
     except ImportError:
         raise MissingPackageError(
             f"the {fmt} format needs the {pip_name.split()[0]} package: "
-            f'pip install {pip_name} (or pip install -e ".[deploy]")'
+            f'pip install {pip_name} (or pip install -e ".[{extra}]")'
         ) from None
 
 

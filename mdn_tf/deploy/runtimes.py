@@ -1,11 +1,11 @@
 """Running an exported artefact in its own runtime, picked by the artefact.
 
-    runner = load("model.tflite")          # or .onnx, .xml (OpenVINO), a SavedModel folder
+    runner = load("model.tflite")          # or .onnx, .xml (OpenVINO), .pt2, a SavedModel folder
     out = runner(image)                    # [H, W, 3] uint8 photo
     out["keypoints"], out["scores"], out["maps"]   # [J, 2], [J], [h, w, J]
 
 Running an artefact needs NumPy and its runtime's package (ai-edge-litert,
-onnxruntime, openvino; TensorFlow for a SavedModel) and no TensorFlow code.
+onnxruntime, openvino, torch; TensorFlow for a SavedModel) and no TensorFlow code.
 Importing this module imports the `mdn_tf` package, and with it Keras (the
 layer's registration): where TensorFlow is not installed, set KERAS_BACKEND
 to an installed backend, or run the artefact with its runtime and the sidecar
@@ -22,13 +22,17 @@ import numpy as np
 from mdn_tf.deploy.sidecar import OUTPUTS
 
 # Artefact extension -> format (a SavedModel is a folder).
-FORMAT_OF_EXTENSION = {".tflite": "litert", ".onnx": "onnx", ".xml": "openvino"}
+FORMAT_OF_EXTENSION = {".tflite": "litert", ".onnx": "onnx", ".xml": "openvino",
+                       ".pt2": "torch"}
+# Formats that hold only the whole-image path (one person filling each photo); a
+# SavedModel also takes person boxes.
+WHOLE_PHOTO_FORMATS = ("litert", "onnx", "openvino", "torch")
 _PACKAGES = {"litert": "ai-edge-litert", "onnx": "onnxruntime", "openvino": "openvino",
-             "saved_model": "tensorflow"}
+             "torch": "torch", "saved_model": "tensorflow"}
 
 
 def artifact_format(path):
-    """"litert", "onnx", "openvino" or "saved_model" from the artefact's name; None otherwise."""
+    """"litert", "onnx", "openvino", "torch" or "saved_model" from the artefact's name, else None."""
     path = os.fspath(path)
     if os.path.isdir(path):
         return "saved_model" if os.path.exists(os.path.join(path, "saved_model.pb")) else None
@@ -115,6 +119,25 @@ class OpenVINORunner(_Runner):
                 for name in OUTPUTS}
 
 
+class TorchRunner(_Runner):
+    """A `.pt2` ExportedProgram (`torch.export`), run eagerly on the CPU.
+
+    `threads` sets PyTorch's intra-op threads, which are per process.
+    """
+
+    format = "torch"
+
+    def __init__(self, path, threads=2):
+        self._torch = _import(self.format, "torch")
+        self._torch.set_num_threads(threads)
+        self._module = self._torch.export.load(os.fspath(path)).module()
+
+    def _run(self, image):
+        with self._torch.no_grad():
+            values = self._module(self._torch.tensor(image))  # a copy: photos may be read-only
+        return {name: value.numpy() for name, value in zip(OUTPUTS, values)}
+
+
 class SavedModelRunner(_Runner):
     format = "saved_model"
 
@@ -125,12 +148,11 @@ class SavedModelRunner(_Runner):
 
     def _run(self, image):
         out = self._function(images=self._tf.constant(image))
-        return {"keypoints": out["keypoints"].numpy(), "scores": out["scores"].numpy(),
-                "maps": np.zeros((1, 0, 0, 0), np.float32)}
+        return {name: out[name].numpy() for name in OUTPUTS}
 
 
 RUNNERS = {runner.format: runner for runner in
-           (LiteRTRunner, OnnxRunner, OpenVINORunner, SavedModelRunner)}
+           (LiteRTRunner, OnnxRunner, OpenVINORunner, TorchRunner, SavedModelRunner)}
 
 
 def load(path, threads=2):
@@ -142,6 +164,6 @@ def load(path, threads=2):
     """
     fmt = artifact_format(path)
     if fmt is None:
-        raise ValueError("model must be a .tflite, .onnx or OpenVINO .xml file or a SavedModel "
-                         f"folder. Received: {os.fspath(path)}")
+        raise ValueError("model must be a .tflite, .onnx, OpenVINO .xml or PyTorch .pt2 file "
+                         f"or a SavedModel folder. Received: {os.fspath(path)}")
     return RUNNERS[fmt](path, threads=threads)

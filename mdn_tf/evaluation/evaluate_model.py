@@ -15,7 +15,8 @@ from mdn_tf.data.pipeline import build_dataset
 from mdn_tf.data.records import PIXELS_PER_SCALE
 from mdn_tf.evaluation.coco_ap import coco_keypoint_ap, make_results
 from mdn_tf.evaluation.pckh import mpii_pckh
-from mdn_tf.inference.predict import BOX_PADDING, predict_keypoints
+from mdn_tf.inference.geometry import BOX_PADDING
+from mdn_tf.inference.predict import predict_keypoints
 from mdn_tf.skeleton import get_skeleton
 
 

@@ -1,14 +1,25 @@
-"""Inference: decoding, flip test, and images + boxes -> keypoints (TF ops only)."""
+"""Inference: decoding, flip test and geometry (`keras.ops`), images + boxes -> keypoints (TF).
+
+`decode`, `flip_test` and `geometry` run on every Keras backend (the PyTorch
+artefact is traced from them); `predict` (person crops, `predict_keypoints`)
+is TensorFlow's and is imported on first use, so this package imports
+without TensorFlow.
+"""
 
 from mdn_tf.inference.decode import decode_keypoints
 from mdn_tf.inference.flip_test import flip_test_maps, unflip_maps
-from mdn_tf.inference.predict import (
-    crop_boxes,
-    crop_people,
-    maps_to_image,
-    predict_keypoints,
-    whole_image_box,
-)
+from mdn_tf.inference.geometry import maps_to_image, whole_image_box
+
+_TENSORFLOW_NAMES = ("crop_boxes", "crop_people", "predict_keypoints")
+
+
+def __getattr__(name):
+    if name in _TENSORFLOW_NAMES:
+        from mdn_tf.inference import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "crop_boxes",

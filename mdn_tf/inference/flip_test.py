@@ -4,12 +4,13 @@ With pixel centres at integers and crops whose edges map to the outer edges
 of the border pixels (`mdn_tf.data.transforms`), mirroring the input crop
 mirrors the output map exactly (x -> W - 1 - x at both resolutions), so the
 mirrored maps only need their width axis reversed and their left/right joint
-channels swapped back; no one-pixel shift is needed.
+channels swapped back; no one-pixel shift is needed. In `keras.ops`, for
+every backend and deployment format.
 
 Shapes: N people, H x W map size, J joints.
 """
 
-import tensorflow as tf
+from keras import ops
 
 
 def unflip_maps(maps, flip_permutation):
@@ -19,7 +20,7 @@ def unflip_maps(maps, flip_permutation):
         maps: `[N, H, W, J]` maps of mirrored crops.
         flip_permutation: `[J]` joint index each channel swaps with.
     """
-    return tf.gather(tf.reverse(maps, axis=[2]), list(flip_permutation), axis=-1)
+    return ops.take(ops.flip(maps, axis=2), list(flip_permutation), axis=-1)
 
 
 def flip_test_maps(predict_maps, crops, flip_permutation):
@@ -33,7 +34,7 @@ def flip_test_maps(predict_maps, crops, flip_permutation):
     Returns:
         `[N, H, W, J]` averaged maps.
     """
-    both = tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
+    both = ops.concatenate([crops, ops.flip(crops, axis=2)], axis=0)
     maps = predict_maps(both)
-    original, mirrored = tf.split(maps, 2, axis=0)
+    original, mirrored = ops.split(maps, 2, axis=0)
     return 0.5 * (original + unflip_maps(mirrored, flip_permutation))

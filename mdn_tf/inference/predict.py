@@ -16,8 +16,7 @@ from mdn_tf.data import transforms
 from mdn_tf.data.records import PIXELS_PER_SCALE
 from mdn_tf.inference.decode import decode_keypoints
 from mdn_tf.inference.flip_test import flip_test_maps
-
-BOX_PADDING = 1.25  # the crop is the box enlarged by 25%, as in training
+from mdn_tf.inference.geometry import BOX_PADDING, maps_to_image
 
 
 def crop_boxes(images, boxes, box_indices, input_size, padding=BOX_PADDING):
@@ -79,32 +78,8 @@ def crop_people(images, boxes, input_size, padding=BOX_PADDING):
     return crop_boxes(images, boxes, tf.range(tf.shape(images)[0]), input_size, padding)
 
 
-def whole_image_box(height, width, padding=BOX_PADDING):
-    """The (x, y, w, h) box whose padded crop is the whole `height` x `width` image.
-
-    The box is the image shrunk by `padding` about its centre, so that the
-    usual enlargement brings the crop back to the image's edges. With pixel
-    centres at integers the image spans [-0.5, width - 0.5], so its centre is
-    ((width - 1) / 2, (height - 1) / 2): a photo of the network's input size
-    is then cropped to itself, pixel for pixel. (Until issue 20 the centre
-    was width / 2: every whole-image crop was resampled half a pixel off,
-    which cost 0.36 PCKh@0.5 on the sample's crops.) Plain arithmetic, so the
-    `whole_image` serving signature calls it on tensors.
-    """
-    size_x, size_y = width / padding, height / padding
-    return [0.5 * (width - size_x) - 0.5, 0.5 * (height - size_y) - 0.5, size_x, size_y]
-
-
-def maps_to_image(keypoints, inverse_transforms, stride):
-    """Map-pixel keypoints `[N, J, 2]` to image pixels through `[N, 2, 3]` matrices."""
-    at_input = (keypoints + 0.5) * stride - 0.5
-    return tf.linalg.matvec(inverse_transforms[:, None, :, :2], at_input) + inverse_transforms[
-        :, None, :, 2
-    ]
-
-
 def predict_keypoints(model, crops, inverse_transforms, flip_permutation=None,
-                      quarter_offset=True, output="final"):
+                      quarter_offset=True, output="final", return_maps=False):
     """Keypoints in image pixels for crops made by `crop_people` or the pipeline.
 
     Args:
@@ -115,9 +90,12 @@ def predict_keypoints(model, crops, inverse_transforms, flip_permutation=None,
             None to skip it. Defaults to None.
         quarter_offset: quarter-pixel refinement. Defaults to True.
         output: name of the maps to decode. Defaults to "final".
+        return_maps: also return the decoded maps. Defaults to False.
 
     Returns:
-        keypoints `[N, J, 2]` (x, y) in image pixels and scores `[N, J]`.
+        keypoints `[N, J, 2]` (x, y) in image pixels and scores `[N, J]`, and
+        with `return_maps` the maps `[N, H, W, J]` they were decoded from
+        (flip-averaged when the flip test runs).
     """
 
     def predict_maps(images):
@@ -129,4 +107,5 @@ def predict_keypoints(model, crops, inverse_transforms, flip_permutation=None,
         maps = flip_test_maps(predict_maps, crops, flip_permutation)
     stride = tf.cast(tf.shape(crops)[2], tf.float32) / tf.cast(tf.shape(maps)[2], tf.float32)
     keypoints, scores = decode_keypoints(maps, quarter_offset)
-    return maps_to_image(keypoints, tf.cast(inverse_transforms, tf.float32), stride), scores
+    keypoints = maps_to_image(keypoints, tf.cast(inverse_transforms, tf.float32), stride)
+    return (keypoints, scores, maps) if return_maps else (keypoints, scores)

@@ -14,19 +14,18 @@ import os
 
 import numpy as np
 
-from mdn_tf.deploy.runtimes import artifact_format
+from mdn_tf.deploy.runtimes import WHOLE_PHOTO_FORMATS, artifact_format
 from mdn_tf.deploy.runtimes import load as load_artifact
 from mdn_tf.deploy.sidecar import read_sidecar, sidecar_path
 from mdn_tf.skeleton import skeleton_for_model
 
-DEPLOYED = ("litert", "onnx", "openvino")  # formats run in their own runtimes
 
 class PosePredictor:
     """Keypoints for boxes on one photo.
 
     Args:
-        path: a `.keras` file, a SavedModel folder, or a `.tflite`, `.onnx` or
-            OpenVINO `.xml` artefact (from `mdn-tf export`).
+        path: a `.keras` file, a SavedModel folder, or a `.tflite`, `.onnx`,
+            OpenVINO `.xml` or PyTorch `.pt2` artefact (from `mdn-tf export`).
         skeleton: "mpii" or "coco"; the joint names and the flip test's
             left/right pairs. Defaults to None (from J: 16 MPII, 17 COCO).
         flip_test: average with the mirrored crop (`.keras` only; a
@@ -35,7 +34,7 @@ class PosePredictor:
             Defaults to True.
 
     Attributes:
-        kind: "keras", "saved_model", "litert", "onnx" or "openvino".
+        kind: "keras", "saved_model", "litert", "onnx", "openvino" or "torch".
         skeleton: the `Skeleton` of the model's joints.
         input_size: `(height, width)` of the network input.
 
@@ -48,7 +47,7 @@ class PosePredictor:
         path = os.fspath(path)
         self.path = path
         self._tf = None
-        if artifact_format(path) in DEPLOYED:
+        if artifact_format(path) in WHOLE_PHOTO_FORMATS:
             self.kind = artifact_format(path)
             self._runner = load_artifact(path)
             description = read_sidecar(path)
@@ -98,7 +97,7 @@ class PosePredictor:
             float32 NumPy arrays.
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        if self.kind in DEPLOYED:
+        if self.kind in WHOLE_PHOTO_FORMATS:
             return self._whole_image(np.asarray(image, np.uint8), boxes)
         tf = self._tf
         if len(boxes) == 0:  # the network cannot run on an empty batch
@@ -111,7 +110,7 @@ class PosePredictor:
 
 
     def _whole_image(self, image, boxes):
-        from mdn_tf.inference.predict import whole_image_box
+        from mdn_tf.inference.geometry import whole_image_box
 
         whole = np.asarray([whole_image_box(*image.shape[:2])], np.float32)
         if boxes.shape != whole.shape or not np.allclose(boxes, whole, atol=1e-3):

@@ -18,7 +18,7 @@ from mdn_tf.data.pipeline import build_dataset
 from mdn_tf.evaluation.pckh import mpii_pckh
 from mdn_tf.inference.decode import decode_keypoints
 from mdn_tf.inference.flip_test import unflip_maps
-from mdn_tf.inference.predict import maps_to_image
+from mdn_tf.inference.geometry import maps_to_image
 from mdn_tf.models.builder import DEFAULT_EPSILON_C, OUTPUT_STRIDE, displacement_scales
 from mdn_tf.ops.mass_displacement import mass_displacement
 from mdn_tf.skeleton import get_skeleton
