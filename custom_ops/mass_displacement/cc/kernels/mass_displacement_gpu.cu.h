@@ -146,21 +146,32 @@ __device__ __forceinline__ int64_t OutputIndex(const VoteParams& p, int64_t b, i
   return ((b * p.height + y) * p.width + x) * p.num_targets + t;
 }
 
+// A noisy-OR tap's factor 1 - v: the rare certain (0) and NaN factors go
+// straight to the global counts; an ordinary factor returns its fixed-point
+// log term (0 when it rounds away) for the caller to accumulate.
+template <typename Acc>
+__device__ __forceinline__ long long NoisyOrTermOrCount(const Accumulators<Acc>& acc, int64_t q,
+                                                        Acc v) {
+  const Acc factor = Acc(1) - v;
+  if (factor == Acc(0)) {
+    atomicAdd(acc.count + q, 1);
+    return 0;
+  }
+  if (factor != factor) {
+    atomicOr(acc.count + q, kNoisyOrNanBit);
+    return 0;
+  }
+  return NoisyOrFixedTerm(factor, acc.log_scale);
+}
+
 // One tap into the global accumulators.
 template <int kMode, typename Acc>
 __device__ __forceinline__ void GlobalAccumulate(const Accumulators<Acc>& acc, int64_t q, Acc v) {
   if (kMode == kModeAdd) {
     atomicAdd(acc.value + q, v);
   } else if (kMode == kModeLog) {
-    const Acc factor = Acc(1) - v;
-    if (factor == Acc(0)) {
-      atomicAdd(acc.count + q, 1);
-    } else if (factor != factor) {
-      atomicOr(acc.count + q, kNoisyOrNanBit);
-    } else {
-      const long long term = NoisyOrFixedTerm(factor, acc.log_scale);
-      if (term != 0) atomicAdd(acc.fixed + q, static_cast<unsigned long long>(term));
-    }
+    const long long term = NoisyOrTermOrCount(acc, q, v);
+    if (term != 0) atomicAdd(acc.fixed + q, static_cast<unsigned long long>(term));
   } else if (kMode == kModeMax) {
     if (v > Acc(0)) AtomicMaxPositive(acc.value + q, v);
   } else {  // ties: the maximum is complete (previous kernel)
@@ -215,18 +226,11 @@ __device__ __forceinline__ void SharedAccumulate(const Accumulators<Acc>& acc, v
   if (kMode == kModeAdd) {
     atomicAdd(static_cast<Acc*>(window) + cell, v);
   } else if (kMode == kModeLog) {
-    const Acc factor = Acc(1) - v;
-    if (factor == Acc(0)) {
-      atomicAdd(acc.count + q, 1);
-    } else if (factor != factor) {
-      atomicOr(acc.count + q, kNoisyOrNanBit);
-    } else {
-      const long long term = NoisyOrFixedTerm(factor, acc.log_scale);
-      if (term != 0) {
-        atomicAdd(static_cast<int*>(window) + cell, static_cast<int>(term >> 24));
-        atomicAdd(static_cast<unsigned*>(window) + kWindowCells + cell,
-                  static_cast<unsigned>(term & 0xFFFFFF));
-      }
+    const long long term = NoisyOrTermOrCount(acc, q, v);
+    if (term != 0) {
+      atomicAdd(static_cast<int*>(window) + cell, static_cast<int>(term >> 24));
+      atomicAdd(static_cast<unsigned*>(window) + kWindowCells + cell,
+                static_cast<unsigned>(term & 0xFFFFFF));
     }
   } else if (kMode == kModeMax) {
     if (v > Acc(0)) {
