@@ -112,7 +112,7 @@ def _voting_share_torch(path, photo, threads, runs=10):
     torch.set_num_threads(threads)
     module = torch.export.load(path).module()
     voting_nodes = {node.name for node in module.graph.nodes
-                    if "voting" in [path for path, _ in
+                    if "voting" in [module_path for module_path, _ in
                                     (node.meta.get("nn_module_stack") or {}).values()][-1:]}
     times = {}
 

@@ -11,6 +11,7 @@ The formats' packages come with `pip install -e ".[deploy]"`; a format whose
 package is missing is skipped here and gives one line naming it to users.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -113,8 +114,12 @@ def _run_fresh(artifact, fmt, tmp_path):
     return np.load(tmp_path / "out.npz")
 
 
+@functools.lru_cache(maxsize=None)
 def _keras_reference(model_file):
-    """Keypoints from the `.keras` predictor and maps from the same graph in TensorFlow."""
+    """Keypoints from the `.keras` predictor and maps from the same graph in TensorFlow.
+
+    Computed once per model: every format is compared with the same reference.
+    """
     import keras
     import tensorflow as tf
 

@@ -25,6 +25,7 @@ import sys
 import keras
 
 from mdn_tf.deploy.sidecar import OUTPUTS
+from mdn_tf.inference.geometry import BOX_PADDING
 
 class TracingError(RuntimeError):
     """`torch.export` could not trace the model; the message is one line."""
@@ -34,7 +35,8 @@ MAX_PHOTO_SIDE = 16384  # the largest photo height or width the program accepts
 _TRACE_PHOTO = (90, 70)  # any size above 1 (torch.export fixes dimensions of size 1)
 
 
-def trace_and_save(model, path, flip_permutation=None, quarter_offset=True, padding=1.25):
+def trace_and_save(model, path, flip_permutation=None, quarter_offset=True,
+                   padding=BOX_PADDING):
     """Traces `model`'s whole-image path with `torch.export` and saves it at `path`.
 
     Must run on Keras's PyTorch backend. Returns `path`.
@@ -76,7 +78,7 @@ def trace_and_save(model, path, flip_permutation=None, quarter_offset=True, padd
 
 
 def export_torch_program(model_file, path, flip_permutation=None, quarter_offset=True,
-                         padding=1.25):
+                         padding=BOX_PADDING):
     """Writes the `.pt2` program of the `.keras` file `model_file` at `path`; returns `path`.
 
     Traces in this process on Keras's PyTorch backend, else in a child process

@@ -4,8 +4,6 @@ Shapes: B batch, H x W map size, J heatmap channels, E voting edges (one
 displacement channel each), T output maps.
 """
 
-import contextlib
-import threading
 
 import tensorflow as tf
 
@@ -13,11 +11,12 @@ from mdn_tf.backend_check import is_tensorflow_backend
 from mdn_tf.ops import custom_op, determinism
 from mdn_tf.ops.any_backend import check_implementation, vote_any_backend
 from mdn_tf.ops.shapes import check_shapes
+from mdn_tf.ops.thread_switch import ThreadSwitch
 from mdn_tf.ops.voting_config import make_voting_config
 from mdn_tf.ops.voting_keras import vote_keras
 from mdn_tf.ops.voting_tf import vote_tf
 
-_FORCE_PURE_TF = threading.local()
+_FORCE_PURE_TF = ThreadSwitch()
 _FLOAT_TYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 
 
@@ -47,7 +46,6 @@ def _convert(value, name):
     return tensor
 
 
-@contextlib.contextmanager
 def pure_tensorflow():
     """Within this context every vote takes the pure-TensorFlow path.
 
@@ -55,16 +53,11 @@ def pure_tensorflow():
     SavedModels for stock TF Serving, and anything loaded by a process that
     never loads mdn_tf.
     """
-    previous = getattr(_FORCE_PURE_TF, "active", False)
-    _FORCE_PURE_TF.active = True
-    try:
-        yield
-    finally:
-        _FORCE_PURE_TF.active = previous
+    return _FORCE_PURE_TF.turned_on()
 
 
 def _select_implementation(implementation):
-    if implementation == "tf" or getattr(_FORCE_PURE_TF, "active", False):
+    if implementation == "tf" or _FORCE_PURE_TF.on:
         return vote_tf
     if implementation == "keras":
         return vote_keras

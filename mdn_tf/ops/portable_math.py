@@ -14,32 +14,27 @@ operators stay. Two differences:
 - `segment_sum` and `segment_max`: tf2onnx turns `unsorted_segment_sum/max`
   into sorting, `Unique` and dense scatters (measured: 95% of ONNX Runtime's
   time on the main job's graph). `tensor_scatter_nd_add/max` into zeros map
-  to one ONNX `ScatterND` with reduction add (opset 16) or max (opset 18).
+  to one ONNX `ScatterND` with reduction add (opset 16) or max (opset 18),
+  which the export rewrites as `ScatterElements` (ONNX Runtime's ScatterND
+  reductions race across threads; `deploy.formats`).
   Starting the maximum at 0 instead of the lowest float is the same vote:
   max mode is max(0, max v) anyway.
 """
 
-import contextlib
-import threading
-
 import tensorflow as tf
 
-_PORTABLE = threading.local()
+from mdn_tf.ops.thread_switch import ThreadSwitch
+
+_PORTABLE = ThreadSwitch()
 
 
-@contextlib.contextmanager
 def portable_math():
-    """Within this context `log1p` and `expm1` below use `Log` and `Exp` only."""
-    previous = getattr(_PORTABLE, "active", False)
-    _PORTABLE.active = True
-    try:
-        yield
-    finally:
-        _PORTABLE.active = previous
+    """Within this context (this thread) the functions below use their ONNX-mappable forms."""
+    return _PORTABLE.turned_on()
 
 
 def _active():
-    return getattr(_PORTABLE, "active", False)
+    return _PORTABLE.on
 
 
 def log1p(x):
